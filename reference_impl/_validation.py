@@ -1,0 +1,104 @@
+"""Argument checks shared by every formula family.
+
+Every public function validates its arguments before touching them, so that a
+wrong shape, rank or dtype surfaces as a ``ValueError`` or ``TypeError`` whose
+message names the offending argument, instead of an ``IndexError`` from deep
+inside a loop or a silently broadcast wrong answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+FloatArray = NDArray[np.floating[Any]]
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_array(name: str, value: object) -> FloatArray:
+    """Return ``value`` if it is a float32 or float64 ``numpy.ndarray``.
+
+    Raises ``TypeError`` naming ``name`` otherwise. Nothing is copied.
+    """
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(value).__name__}")
+    if value.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {value.dtype}")
+    return value
+
+
+def same_dtype(**arrays: FloatArray | None) -> np.dtype[Any]:
+    """Check that every given array (``None`` entries are skipped) shares one dtype."""
+    present = {name: a for name, a in arrays.items() if a is not None}
+    dtypes = {a.dtype for a in present.values()}
+    if len(dtypes) > 1:
+        listing = ", ".join(f"{name}: {a.dtype}" for name, a in present.items())
+        raise TypeError(f"mixed dtypes are not allowed ({listing})")
+    return next(iter(dtypes))
+
+
+def check_ndim(name: str, array: FloatArray, ndims: int | Sequence[int]) -> None:
+    """Raise ``ValueError`` unless ``array.ndim`` is one of ``ndims``."""
+    allowed = (ndims,) if isinstance(ndims, int) else tuple(ndims)
+    if array.ndim not in allowed:
+        want = " or ".join(str(n) for n in allowed)
+        raise ValueError(f"{name} must have {want} dimensions, got shape {array.shape}")
+
+
+def check_shape(name: str, array: FloatArray, shape: tuple[int, ...]) -> None:
+    """Raise ``ValueError`` unless ``array.shape == shape``."""
+    if array.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
+
+
+def check_reduction(reduction: object) -> str:
+    """Validate a loss ``reduction`` argument."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return str(reduction)
+
+
+def check_axis(name: str, axis: object, ndim: int) -> int:
+    """Normalise an axis index for an array of rank ``ndim``."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(axis).__name__}")
+    if not -ndim <= int(axis) < ndim:
+        raise ValueError(f"{name}={axis} is out of range for an array with {ndim} dimensions")
+    return int(axis) % ndim
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def int_pair(name: str, value: object, minimum: int) -> tuple[int, int]:
+    """Turn an int or a pair of ints into ``(h, w)``, each at least ``minimum``."""
+    if _is_int(value):
+        pair = (int(value), int(value))  # type: ignore[call-overload]
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(_is_int(v) for v in value)
+    ):
+        pair = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(pair) < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
+    return pair
+
+
+def scalar(name: str, value: object, *, minimum: float | None = None) -> float:
+    """Validate a real scalar hyper-parameter (a learning rate, a momentum...)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    result = float(value)
+    if not np.isfinite(result):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if minimum is not None and result < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
+    return result

@@ -51,7 +51,10 @@ def run(
 
 def check_dtypes(spec: FormulaSpec, name: str, result: Result, dtype: np.dtype[Any]) -> None:
     """Outputs are ndarrays of the input's float dtype (``None`` only for absent inputs)."""
-    for quantity, value in [("output", result.output), *zip(spec.grad_wrt, result.grads)]:
+    for quantity, value in [
+        ("output", result.output),
+        *zip(spec.grad_wrt, result.grads, strict=True),
+    ]:
         if value is None:
             continue
         assert isinstance(value, np.ndarray), (
@@ -85,7 +88,7 @@ def compare(
         reduction_length=length,
         context=context,
     )
-    for name, actual, expected in zip(spec.grad_wrt, left.grads, right.grads):
+    for name, actual, expected in zip(spec.grad_wrt, left.grads, right.grads, strict=True):
         worst = max(
             worst,
             assert_close(

@@ -52,9 +52,7 @@ def l1_loss(input: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.
     return F.l1_loss(input, target, reduction=reduction)
 
 
-def binary_cross_entropy(
-    input: torch.Tensor, target: torch.Tensor, reduction: str
-) -> torch.Tensor:
+def binary_cross_entropy(input: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
     return F.binary_cross_entropy(input, target, reduction=reduction)
 
 

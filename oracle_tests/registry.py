@@ -49,7 +49,7 @@ class Case:
     def dtype(self) -> np.dtype[Any]:
         for value in self.args.values():
             if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-                return value.dtype
+                return np.dtype(value.dtype)
         raise ValueError("a case needs at least one float array")
 
     def arrays(self) -> dict[str, np.ndarray[Any, Any]]:

@@ -69,7 +69,9 @@ def is_non_contiguous(array: np.ndarray[Any, Any]) -> bool:
     return array.ndim > 0 and array.size > 1 and not array.flags.c_contiguous
 
 
-def upstream_gradient(shape: tuple[int, ...], dtype: np.dtype[Any], seed: int) -> Any:
+def upstream_gradient(
+    shape: tuple[int, ...], dtype: np.dtype[Any], seed: int
+) -> np.ndarray[Any, Any]:
     """A random upstream gradient for an output of ``shape``.
 
     Drawn from a generator seeded by Hypothesis rather than element by element,

@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from oracle_tests import checks, report, strategies
 from oracle_tests.registry import Case, FormulaSpec
@@ -82,8 +81,10 @@ def test_inputs_are_not_mutated(spec: FormulaSpec, data: st.DataObject) -> None:
             assert np.array_equal(args[arg], value, equal_nan=True), (
                 f"{spec.name} ({name}) modified its argument {arg!r}"
             )
-        assert np.array_equal(grad_output, grad_before), f"{spec.name}_backward ({name}) modified grad_output"
-        produced = [("output", result.output), *zip(spec.grad_wrt, result.grads)]
+        assert np.array_equal(grad_output, grad_before), (
+            f"{spec.name}_backward ({name}) modified grad_output"
+        )
+        produced = [("output", result.output), *zip(spec.grad_wrt, result.grads, strict=True)]
         inputs = [(k, v) for k, v in args.items() if isinstance(v, np.ndarray)]
         inputs.append(("grad_output", grad_output))
         for label, value in produced:

@@ -273,7 +273,7 @@ def tanh_backward_vectorized(grad_output: FloatArray, x: FloatArray) -> FloatArr
 
 
 def _softmax(x: FloatArray, axis: int) -> FloatArray:
-    s = x - x.max(axis=axis, keepdims=True)
+    s: FloatArray = x - x.max(axis=axis, keepdims=True)
     np.exp(s, out=s)
     s /= s.sum(axis=axis, keepdims=True)
     return s
@@ -304,7 +304,7 @@ def log_softmax_vectorized(x: FloatArray, axis: int = -1) -> FloatArray:
     """``x − max − log Σ e^{x − max}`` along ``axis``."""
     x = float_array("x", x)
     axis = check_axis("axis", axis, x.ndim)
-    shifted = x - x.max(axis=axis, keepdims=True)
+    shifted: FloatArray = x - x.max(axis=axis, keepdims=True)
     log_total = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     shifted -= log_total
     return shifted

@@ -497,7 +497,7 @@ def cross_entropy_backward_vectorized(
     reduction = check_reduction(reduction)
     batch = input.shape[0]
     grad_output = _check_grad_output(grad_output, input, (batch,), reduction)
-    probs = input - input.max(axis=1, keepdims=True)
+    probs: FloatArray = input - input.max(axis=1, keepdims=True)
     np.exp(probs, out=probs)
     probs /= probs.sum(axis=1, keepdims=True)
     if is_indices:

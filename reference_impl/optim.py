@@ -100,16 +100,21 @@ def sgd_step_vectorized(
         param, grad, lr, momentum, dampening, weight_decay, nesterov, momentum_buffer
     )
     dtype = param.dtype.type
-    step = grad + dtype(weight_decay) * param if weight_decay else grad.copy()
+    # Every intermediate is a fresh array (``out=``), so 0-d parameters stay arrays.
+    step = np.array(grad, copy=True)
+    if weight_decay:
+        step += dtype(weight_decay) * param
     new_buffer = None
     if momentum != 0:
         if buffer is None:
             new_buffer = step.copy()
         else:
-            new_buffer = dtype(momentum) * buffer + dtype(1.0 - dampening) * step
+            new_buffer = np.multiply(buffer, dtype(momentum), out=np.empty_like(buffer))
+            new_buffer += dtype(1.0 - dampening) * step
         if nesterov:
             step += dtype(momentum) * new_buffer
         else:
-            step = new_buffer
-    new_param = param - dtype(lr) * step
+            step[...] = new_buffer
+    step *= dtype(lr)
+    new_param = np.subtract(param, step, out=step)
     return new_param, new_buffer

@@ -32,9 +32,7 @@ def _corners(dtype: np.dtype[Any], x: np.ndarray[Any, Any]) -> set[str]:
 
 
 @st.composite
-def elementwise_cases(
-    draw: st.DrawFn, dtype: np.dtype[Any], specials: tuple[float, ...]
-) -> Case:
+def elementwise_cases(draw: st.DrawFn, dtype: np.dtype[Any], specials: tuple[float, ...]) -> Case:
     shape = draw(ELEMENTWISE_SHAPES, label="shape")
     x = draw(arrays(dtype, shape, grid_or(*specials)), label="x")
     return Case({"x": x}, draw(grad_seeds()), frozenset(_corners(dtype, x)))
@@ -55,7 +53,9 @@ def _along_axis(args: Any) -> int:
     return int(args["x"].shape[args["axis"]])
 
 
-def _elementwise(name: str, oracle: Any, specials: tuple[float, ...], claims: set[str]) -> FormulaSpec:
+def _elementwise(
+    name: str, oracle: Any, specials: tuple[float, ...], claims: set[str]
+) -> FormulaSpec:
     return FormulaSpec(
         name=name,
         oracle=oracle,

@@ -35,7 +35,7 @@ def linear_cases(draw: st.DrawFn, dtype: np.dtype[Any]) -> Case:
 
 def _linear_length(args: Any) -> int:
     x = args["x"]
-    return max(x.shape[-1], args["weight"].shape[0], max(1, x.size // x.shape[-1]))
+    return int(max(x.shape[-1], args["weight"].shape[0], max(1, x.size // x.shape[-1])))
 
 
 SPECS = [

@@ -1,4 +1,4 @@
-"""Specs of the losses: mse, l1, binary cross-entropy (on probabilities and logits), cross-entropy."""
+"""Specs of the losses: mse, l1, binary cross-entropy (probabilities and logits), cross-entropy."""
 
 from __future__ import annotations
 
@@ -51,7 +51,9 @@ def pair_cases(
         corners.add("probability 0 or 1")
     if x.size and np.max(np.abs(x)) >= 89:
         corners.add("extreme logits")
-    return Case({"input": x, "target": y, "reduction": reduction}, draw(grad_seeds()), frozenset(corners))
+    return Case(
+        {"input": x, "target": y, "reduction": reduction}, draw(grad_seeds()), frozenset(corners)
+    )
 
 
 @st.composite
@@ -84,7 +86,7 @@ def _reduced_length(args: Any) -> int:
 
 def _cross_entropy_length(args: Any) -> int:
     batch, classes = args["input"].shape
-    return classes * (1 if args["reduction"] == "none" else batch)
+    return int(classes * (1 if args["reduction"] == "none" else batch))
 
 
 def _pair_spec(

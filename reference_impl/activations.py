@@ -7,9 +7,11 @@ Element-wise, with ``g = ∂L/∂y`` the upstream gradient and ``y = f(x)``::
     tanh      tanh(x)                        ∂L/∂x = g · (1 − tanh²(x))
 
 The sigmoid derivative is σ'(x) = σ(x)(1 − σ(x)); multiplying by σ(x) alone
-(seed 004, eq. 11) is a catalogued error. σ is evaluated in the form that
-never exponentiates a positive number: e^{x}/(1 + e^{x}) for x < 0, so logits
-of any magnitude give finite results without overflow warnings.
+(seed 004, eq. 11) is a catalogued error. The loop version evaluates σ in the
+form that never exponentiates a positive number: e^{x}/(1 + e^{x}) for x < 0,
+so logits of any magnitude give finite results. The vectorized version keeps
+1/(1 + e^{−x}), where an overflowing e^{−x} = +inf yields exactly 0, and writes
+σ'(x) = σ(x)(1 − σ(x)) = 1/(2 + 2 cosh x); neither reports an overflow.
 
 Along an axis (``i`` and ``j`` run over that axis, everything else is a batch)::
 
@@ -214,32 +216,39 @@ def log_softmax_backward_loop(grad_output: FloatArray, x: FloatArray, axis: int 
 
 
 def _sigmoid(x: FloatArray) -> FloatArray:
-    # e = e^{-|x|} lies in (0, 1], so nothing overflows: σ = 1/(1+e) for x ≥ 0
-    # and e/(1+e) for x < 0.
+    # σ = 1 / (1 + e^{−x}), four passes over one new array. Where e^{−x} overflows
+    # (x < −88 in float32, x < −709 in float64) it becomes +inf and σ = 1/inf = 0,
+    # which is σ rounded to the dtype; the overflow is expected, so not reported.
     # ``out=`` keeps 0-d inputs as arrays: a plain ufunc call would return a scalar.
-    e = np.abs(x, out=np.empty_like(x))
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    denominator = np.add(e, 1.0, out=np.empty_like(e))
-    np.copyto(e, 1.0, where=x >= 0)
-    np.divide(e, denominator, out=e)
-    return e
+    s = np.negative(x, out=np.empty_like(x))
+    with np.errstate(over="ignore"):
+        np.exp(s, out=s)
+    s += 1.0
+    np.reciprocal(s, out=s)
+    return s
 
 
 def sigmoid_vectorized(x: FloatArray) -> FloatArray:
-    """σ(x) through e^{-|x|}, which never overflows."""
+    """``σ(x) = 1 / (1 + e^{−x})``; an overflowing e^{−x} gives exactly 0."""
     x = float_array("x", x)
     return _sigmoid(x)
 
 
 def sigmoid_backward_vectorized(grad_output: FloatArray, x: FloatArray) -> FloatArray:
-    """``g · σ(1 − σ)``."""
+    """``g · σ(1 − σ) = g / (2 + 2 cosh x)``.
+
+    ``σ(1 − σ) = e^{−x} / (1 + e^{−x})² = 1 / (e^{x} + 2 + e^{−x})``: one
+    transcendental, no cancellation, and ``cosh x = +inf`` for large ``|x|``
+    gives the correctly rounded 0.
+    """
     grad_output, x = _check_backward(grad_output, x)
-    s = _sigmoid(x)
-    grad_input = np.subtract(1.0, s, out=np.empty_like(s))
-    grad_input *= s
-    grad_input *= grad_output
-    return grad_input
+    d = np.empty_like(x)
+    with np.errstate(over="ignore"):
+        np.cosh(x, out=d)
+    d += 1.0
+    np.divide(grad_output, d, out=d)
+    d *= 0.5
+    return d
 
 
 def relu_vectorized(x: FloatArray) -> FloatArray:
@@ -248,11 +257,24 @@ def relu_vectorized(x: FloatArray) -> FloatArray:
     return np.maximum(x, 0.0, out=np.empty_like(x))
 
 
+_SAME_SIZE_INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+
+
 def relu_backward_vectorized(grad_output: FloatArray, x: FloatArray) -> FloatArray:
-    """``g · 1[x > 0]``."""
+    """``g · 1[x > 0]``, as a select: ``g`` where ``x > 0``, ``+0`` elsewhere.
+
+    A product ``g · 1[x > 0]`` would turn an infinite ``g`` at ``x ≤ 0`` into NaN
+    (``inf · 0``); a masked copy is exact but branches on every element. This
+    selects with integer bit masks instead: ``1[x > 0]`` is written as the
+    integers 1 or 0 into the output's memory, negated to all ones or all zeros,
+    and and-ed with the bits of ``g``.
+    """
     grad_output, x = _check_backward(grad_output, x)
-    grad_input = np.zeros_like(x)
-    np.copyto(grad_input, grad_output, where=x > 0)
+    grad_input = np.empty_like(x)
+    bits = grad_input.view(_SAME_SIZE_INT[x.dtype])
+    np.greater(x, 0.0, out=bits)
+    np.negative(bits, out=bits)
+    np.bitwise_and(bits, grad_output.view(bits.dtype), out=bits)
     return grad_input
 
 
@@ -272,10 +294,29 @@ def tanh_backward_vectorized(grad_output: FloatArray, x: FloatArray) -> FloatArr
     return t
 
 
+def _exp_shifted(x: FloatArray, axis: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``(m, e, S)``: the lane maxima, ``e = e^{x − m}`` (a new array) and ``S = Σ e``.
+
+    ``m`` and ``S`` keep the reduced axis (length 1) so that they broadcast;
+    ``S ≥ 1`` because the maximum contributes ``e^0``.
+    """
+    m = x.max(axis=axis, keepdims=True)
+    e = np.subtract(x, m, out=np.empty_like(x))
+    np.exp(e, out=e)
+    return m, e, e.sum(axis=axis, keepdims=True)
+
+
+def _lane_dot(a: FloatArray, b: FloatArray, axis: int) -> FloatArray:
+    """``Σ_i a_i b_i`` along ``axis`` (kept, length 1), without the product array."""
+    index = list(range(a.ndim))
+    kept = [k for k in index if k != axis]
+    dot: FloatArray = np.einsum(a, index, b, index, kept)
+    return np.expand_dims(dot, axis)
+
+
 def _softmax(x: FloatArray, axis: int) -> FloatArray:
-    s: FloatArray = x - x.max(axis=axis, keepdims=True)
-    np.exp(s, out=s)
-    s /= s.sum(axis=axis, keepdims=True)
+    _, s, total = _exp_shifted(x, axis)
+    s *= np.reciprocal(total, out=total)
     return s
 
 
@@ -293,30 +334,26 @@ def softmax_backward_vectorized(
     grad_output, x = _check_backward(grad_output, x)
     axis = check_axis("axis", axis, x.ndim)
     s = _softmax(x, axis)
-    weighted = grad_output * s
-    dot = weighted.sum(axis=axis, keepdims=True)
-    s *= dot
-    np.subtract(weighted, s, out=weighted)
-    return weighted
+    grad_input = np.subtract(grad_output, _lane_dot(grad_output, s, axis), out=np.empty_like(s))
+    grad_input *= s
+    return grad_input
 
 
 def log_softmax_vectorized(x: FloatArray, axis: int = -1) -> FloatArray:
-    """``x − max − log Σ e^{x − max}`` along ``axis``."""
+    """``x − (max + log Σ e^{x − max})`` along ``axis``."""
     x = float_array("x", x)
     axis = check_axis("axis", axis, x.ndim)
-    shifted: FloatArray = x - x.max(axis=axis, keepdims=True)
-    log_total = np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    shifted -= log_total
-    return shifted
+    m, out, total = _exp_shifted(x, axis)
+    m += np.log(total, out=total)  # log Σ_j e^{x_j}, per lane
+    return np.subtract(x, m, out=out)
 
 
 def log_softmax_backward_vectorized(
     grad_output: FloatArray, x: FloatArray, axis: int = -1
 ) -> FloatArray:
-    """``g − softmax(x) · Σ_j g_j``."""
+    """``g − softmax(x) · Σ_j g_j``, with the normalisation folded into one scaling."""
     grad_output, x = _check_backward(grad_output, x)
     axis = check_axis("axis", axis, x.ndim)
-    s = _softmax(x, axis)
-    s *= grad_output.sum(axis=axis, keepdims=True)
-    np.subtract(grad_output, s, out=s)
-    return s
+    _, e, total = _exp_shifted(x, axis)
+    e *= np.divide(grad_output.sum(axis=axis, keepdims=True), total, out=total)
+    return np.subtract(grad_output, e, out=e)

@@ -122,6 +122,17 @@ def _upstream(grad_output: FloatArray, loss_size: int, reduction: str) -> FloatA
     return grad_output
 
 
+def _exp_shifted(input: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """``(m, e, S)`` of each row: ``m = max_c x_c``, ``e = e^{x − m}`` (new), ``S = Σ_c e_c``.
+
+    ``m`` and ``S`` have shape ``(N, 1)``; ``S ≥ 1``, the maximum contributing ``e^0``.
+    """
+    m = input.max(axis=1, keepdims=True)
+    e = np.subtract(input, m, out=np.empty_like(input))
+    np.exp(e, out=e)
+    return m, e, e.sum(axis=1, keepdims=True)
+
+
 def _check_cross_entropy(input: object, target: object) -> tuple[FloatArray, NDArray[Any], bool]:
     """Return ``(input, target, target_is_indices)``."""
     input = float_array("input", input)
@@ -369,8 +380,10 @@ def l1_loss_backward_vectorized(
     input, target = _check_pair(input, target)
     reduction = check_reduction(reduction)
     grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
-    grad_input = np.subtract(input, target, out=np.empty_like(input))
-    np.sign(grad_input, out=grad_input)
+    difference = np.subtract(input, target, out=np.empty_like(input))
+    # Not in place: numpy's in-place sign loop is many times slower than its out-of-place one.
+    grad_input = np.sign(difference, out=np.empty_like(input))
+    del difference
     grad_input *= _upstream(grad_output, input.size, reduction)
     return grad_input
 
@@ -442,14 +455,13 @@ def binary_cross_entropy_with_logits_vectorized(
     input, target = _check_pair(input, target)
     reduction = check_reduction(reduction)
     # ``out=`` keeps 0-d inputs as arrays: a plain ufunc call would return a scalar.
-    softplus = np.abs(input, out=np.empty_like(input))
-    np.negative(softplus, out=softplus)
-    np.exp(softplus, out=softplus)
-    np.log1p(softplus, out=softplus)
-    loss = np.maximum(input, 0.0, out=np.empty_like(input))
-    loss += softplus
-    softplus = np.multiply(input, target, out=softplus)
-    loss -= softplus
+    loss = np.abs(input, out=np.empty_like(input))
+    np.negative(loss, out=loss)
+    np.exp(loss, out=loss)
+    np.log1p(loss, out=loss)
+    term = np.maximum(input, 0.0, out=np.empty_like(input))
+    loss += term
+    loss -= np.multiply(input, target, out=term)
     return _reduce(loss, reduction)
 
 
@@ -460,16 +472,15 @@ def binary_cross_entropy_with_logits_backward_vectorized(
     input, target = _check_pair(input, target)
     reduction = check_reduction(reduction)
     grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
-    # σ(z) through e^{−|z|} ∈ (0, 1]: 1/(1 + e) for z ≥ 0, e/(1 + e) for z < 0.
-    e = np.abs(input, out=np.empty_like(input))
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    denominator = np.add(e, 1.0, out=np.empty_like(e))
-    np.copyto(e, 1.0, where=input >= 0)
-    e /= denominator
-    e -= target
-    e *= _upstream(grad_output, input.size, reduction)
-    return e
+    # σ(z) = 1 / (1 + e^{−z}); an overflowing e^{−z} = +inf gives exactly 0.
+    grad_input = np.negative(input, out=np.empty_like(input))
+    with np.errstate(over="ignore"):
+        np.exp(grad_input, out=grad_input)
+    grad_input += 1.0
+    np.reciprocal(grad_input, out=grad_input)
+    grad_input -= target
+    grad_input *= _upstream(grad_output, input.size, reduction)
+    return grad_input
 
 
 def cross_entropy_vectorized(
@@ -478,14 +489,15 @@ def cross_entropy_vectorized(
     """``reduce(−Σ_c y_c log_softmax(x)_c)``; for indices, ``logsumexp(x_n) − x_n[t_n]``."""
     input, target, is_indices = _check_cross_entropy(input, target)
     reduction = check_reduction(reduction)
-    shifted = input - input.max(axis=1, keepdims=True)
-    log_total = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-    shifted -= log_total  # log_softmax
+    m, e, total = _exp_shifted(input)
+    m += np.log(total, out=total)  # logsumexp of each row, (N, 1)
     if is_indices:
-        loss = -shifted[np.arange(input.shape[0]), target]
+        loss = m[:, 0] - input[np.arange(input.shape[0]), target]
     else:
-        shifted *= target
-        loss = -shifted.sum(axis=1)
+        # −Σ_c y_c (x_c − logsumexp), the log_softmax formed in e's memory
+        np.subtract(input, m, out=e)
+        e *= target
+        loss = -e.sum(axis=1)
     return _reduce(loss, reduction)
 
 
@@ -497,14 +509,15 @@ def cross_entropy_backward_vectorized(
     reduction = check_reduction(reduction)
     batch = input.shape[0]
     grad_output = _check_grad_output(grad_output, input, (batch,), reduction)
-    probs: FloatArray = input - input.max(axis=1, keepdims=True)
-    np.exp(probs, out=probs)
-    probs /= probs.sum(axis=1, keepdims=True)
-    if is_indices:
-        probs[np.arange(batch), target] -= 1.0
-    else:
-        probs *= target.sum(axis=1, keepdims=True)
-        probs -= target
     upstream = _upstream(grad_output, batch, reduction)
-    probs *= upstream[:, None] if reduction == "none" else upstream
+    per_row = upstream[:, None] if reduction == "none" else upstream
+    _, probs, total = _exp_shifted(input)
+    if is_indices:
+        # g (ŷ − y): ŷ = e / S scaled by g in one pass, then g subtracted at the class.
+        probs *= np.divide(per_row, total, out=total)
+        probs[np.arange(batch), target] -= upstream
+    else:
+        probs *= np.divide(target.sum(axis=1, keepdims=True), total, out=total)
+        probs -= target
+        probs *= per_row
     return probs

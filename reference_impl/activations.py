@@ -308,9 +308,9 @@ def _exp_shifted(x: FloatArray, axis: int) -> tuple[FloatArray, FloatArray, Floa
 
 def _lane_dot(a: FloatArray, b: FloatArray, axis: int) -> FloatArray:
     """``Σ_i a_i b_i`` along ``axis`` (kept, length 1), without the product array."""
-    index = list(range(a.ndim))
-    kept = [k for k in index if k != axis]
-    dot: FloatArray = np.einsum(a, index, b, index, kept)
+    dot: FloatArray = np.einsum(
+        "...i,...i->...", np.moveaxis(a, axis, -1), np.moveaxis(b, axis, -1)
+    )
     return np.expand_dims(dot, axis)
 
 

@@ -340,12 +340,14 @@ def softmax_backward_vectorized(
 
 
 def log_softmax_vectorized(x: FloatArray, axis: int = -1) -> FloatArray:
-    """``x − (max + log Σ e^{x − max})`` along ``axis``."""
+    """``(x − max) − log Σ e^{x − max}`` along ``axis``."""
     x = float_array("x", x)
     axis = check_axis("axis", axis, x.ndim)
     m, out, total = _exp_shifted(x, axis)
-    m += np.log(total, out=total)  # log Σ_j e^{x_j}, per lane
-    return np.subtract(x, m, out=out)
+    # (x − m) − log Σ: x − m is exact near the maximum, so large logits lose nothing.
+    np.subtract(x, m, out=out)
+    out -= np.log(total, out=total)
+    return out
 
 
 def log_softmax_backward_vectorized(

@@ -490,12 +490,14 @@ def cross_entropy_vectorized(
     input, target, is_indices = _check_cross_entropy(input, target)
     reduction = check_reduction(reduction)
     m, e, total = _exp_shifted(input)
-    m += np.log(total, out=total)  # logsumexp of each row, (N, 1)
+    log_total = np.log(total, out=total)  # log Σ_c e^{x_c − m}, (N, 1)
     if is_indices:
-        loss = m[:, 0] - input[np.arange(input.shape[0]), target]
+        # ℓ_n = log Σ_c e^{x_c − m} − (x_t − m): the shift cancels before the rounding-prone sum
+        loss = log_total[:, 0] - (input[np.arange(input.shape[0]), target] - m[:, 0])
     else:
-        # −Σ_c y_c (x_c − logsumexp), the log_softmax formed in e's memory
+        # −Σ_c y_c ((x_c − m) − log Σ), the log_softmax formed in e's memory
         np.subtract(input, m, out=e)
+        e -= log_total
         e *= target
         loss = -e.sum(axis=1)
     return _reduce(loss, reduction)

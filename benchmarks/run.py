@@ -28,6 +28,8 @@ from benchmarks.cli import FAMILIES
 
 DTYPES = ("float32", "float64")
 QUICK_REPS = 3
+#: a repetition of a problem faster than this repeats it back to back (seconds)
+MIN_REP_SECONDS = 0.02
 
 
 @dataclass
@@ -94,27 +96,39 @@ def _available(family: str) -> bool:
     )
 
 
-def _time_once(step: Callable[[], None]) -> float:
+def _time_once(step: Callable[[], None], number: int = 1) -> float:
+    """Seconds per call of ``step``, averaged over ``number`` back-to-back calls."""
     start = time.perf_counter()
-    step()
-    return time.perf_counter() - start
+    for _ in range(number):
+        step()
+    return (time.perf_counter() - start) / number
+
+
+def _calls_per_rep(seconds: float) -> int:
+    """Back-to-back calls that make one repetition last at least ``MIN_REP_SECONDS``."""
+    return max(1, math.ceil(MIN_REP_SECONDS / max(seconds, 1e-9)))
 
 
 def _interleaved(
     ours: Callable[[], None], theirs: Callable[[], None], reps: int
 ) -> tuple[list[float], list[float]]:
-    """Warm both up, then alternate ours, torch, ours, torch... ``reps`` times each."""
-    for _ in range(2):
-        ours()
-        theirs()
+    """Warm both up, then alternate ours, torch, ours, torch... ``reps`` times each.
+
+    A repetition of a fast problem runs it several times back to back, so that
+    the scheduler's time slices (other processes, a busy machine) average out.
+    """
+    ours()
+    theirs()
+    n_ours = _calls_per_rep(_time_once(ours))
+    n_theirs = _calls_per_rep(_time_once(theirs))
     ours_s: list[float] = []
     torch_s: list[float] = []
     gc.collect()
     gc.disable()
     try:
         for _ in range(reps):
-            ours_s.append(_time_once(ours))
-            torch_s.append(_time_once(theirs))
+            ours_s.append(_time_once(ours, n_ours))
+            torch_s.append(_time_once(theirs, n_theirs))
     finally:
         gc.enable()
     return ours_s, torch_s

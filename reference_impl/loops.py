@@ -11,3 +11,15 @@ from reference_impl.activations import (
 from reference_impl.activations import (
     log_softmax_loop as log_softmax,
 )
+from reference_impl.pooling import (
+    avg_pool2d_backward_loop as avg_pool2d_backward,
+)
+from reference_impl.pooling import (
+    avg_pool2d_loop as avg_pool2d,
+)
+from reference_impl.pooling import (
+    max_pool2d_backward_loop as max_pool2d_backward,
+)
+from reference_impl.pooling import (
+    max_pool2d_loop as max_pool2d,
+)

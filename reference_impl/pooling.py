@@ -510,16 +510,24 @@ def _max_and_argtap(x4: FloatArray, geom: _Geometry) -> tuple[FloatArray, NDArra
     The running best starts at minus infinity with the first in-input tap as
     its position, and a tap takes over only where it is strictly greater:
     the first maximum in row-major order wins, and padding never does.
+
+    Because taps are visited in increasing order, the winning tap is the
+    largest ``t`` at which tap ``t`` beat the running best (or the first
+    in-input tap if none did), so the index is kept as a running maximum of
+    ``t * beat`` -- cheap integer arithmetic instead of a masked assignment.
     """
     taps = _window_taps(_padded(x4, geom, -np.inf), geom)
     shape = (geom.n, geom.c, geom.h.out, geom.w.out)
+    index_type = np.min_scalar_type(len(taps) - 1)
     best = np.full(shape, -np.inf, dtype=x4.dtype)
-    argtap = np.empty(shape, dtype=np.min_scalar_type(len(taps) - 1))
+    argtap = np.empty(shape, dtype=index_type)
     argtap[...] = _first_inside_tap(geom)
-    greater = np.empty(shape, dtype=np.bool_)
+    beat = np.empty(shape, dtype=np.bool_)
+    beat_t = np.empty(shape, dtype=index_type)
     for t, tap in enumerate(taps):
-        np.greater(tap, best, out=greater)
-        np.copyto(argtap, t, where=greater)
+        np.greater(tap, best, out=beat)
+        np.multiply(beat.view(np.uint8), t, out=beat_t, casting="unsafe")
+        np.maximum(argtap, beat_t, out=argtap)
         np.maximum(best, tap, out=best)
     return best, argtap
 

@@ -90,10 +90,12 @@ Implementations
 Python loops, exactly as the formulas read. ``*_vectorized`` functions pad the
 input once (with :math:`-\infty` for max, with zeros for average) and read
 each kernel tap ``(i, j)`` as one strided slice of the padded array, the slice
-that holds tap ``(i, j)`` of every window at once. The forward pass combines
-these ``k_h k_w`` slices; the backward pass adds into the same strided slices
-of a padded gradient buffer, so overlapping windows accumulate by
-construction. Only the kernel taps are looped over in Python.
+that holds tap ``(i, j)`` of every window at once. The forward passes combine
+these ``k_h k_w`` slices (a running maximum, a running sum). The average's
+backward pass adds ``g / D`` into the same strided slices of a padded gradient
+buffer; the maximum's scatters each upstream gradient to the flat position of
+its window's winner with ``numpy.bincount``. Both add, so overlapping windows
+accumulate by construction. Only the kernel taps are looped over in Python.
 """
 
 from __future__ import annotations
@@ -558,22 +560,36 @@ def max_pool2d_backward_vectorized(
     dilation: IntPair = 1,
     ceil_mode: bool = False,
 ) -> FloatArray:
-    """Gradient of :func:`max_pool2d_vectorized` with respect to ``x``.
+    r"""Gradient of :func:`max_pool2d_vectorized` with respect to ``x``.
 
-    Recomputes the winning tap of every window, then for each tap ``t`` adds
-    ``where(argtap == t, g, 0)`` into the strided view of tap ``t`` of a padded
-    gradient buffer. Windows that share an input element both add to it.
+    Recomputes the winning tap of every window, turns it into the flat
+    position of the winning element in a padded ``(N, C, H_b, W_b)`` buffer,
+
+    .. math::
+
+        \text{pos} = ((n C + c) H_b + a s_h + i^* d_h) W_b + b s_w + j^* d_w,
+
+    and scatters the upstream gradient there with ``numpy.bincount``, which
+    *adds* the weights of repeated positions: an element that wins several
+    overlapping windows collects all their gradients. Positions in the padding
+    never win, so cropping the buffer loses nothing.
     """
     xa, geom = _geometry(x, kernel_size, stride, padding, dilation, ceil_mode)
     g4 = _as_batch(_grad_output(grad_output, xa, geom))
     _, argtap = _max_and_argtap(_as_batch(xa), geom)
-    buf = np.zeros((geom.n, geom.c, geom.h.padded, geom.w.padded), dtype=xa.dtype)
-    hit = np.empty(argtap.shape, dtype=np.bool_)
-    share = np.empty(argtap.shape, dtype=xa.dtype)
-    for t, tap in enumerate(_window_taps(buf, geom)):
-        np.equal(argtap, t, out=hit)
-        np.multiply(g4, hit, out=share)
-        tap += share
+    h, w = geom.h, geom.w
+    hb, wb = h.padded, w.padded
+    tap_offset = (
+        np.arange(h.kernel)[:, None] * (h.dilation * wb) + np.arange(w.kernel)[None, :] * w.dilation
+    ).ravel()
+    window_start = (
+        np.arange(h.out)[:, None] * (h.stride * wb) + np.arange(w.out)[None, :] * w.stride
+    )
+    position = tap_offset[argtap]
+    position += window_start
+    position += (np.arange(geom.n * geom.c) * (hb * wb)).reshape(geom.n, geom.c, 1, 1)
+    flat = np.bincount(position.ravel(), weights=g4.ravel(), minlength=geom.n * geom.c * hb * wb)
+    buf = flat.reshape(geom.n, geom.c, hb, wb).astype(xa.dtype, copy=False)
     return _unbatch(_crop(buf, geom), geom)
 
 

@@ -8,8 +8,10 @@
 * ``test_non_overlapping_max_gradient_is_a_partition``: without overlap every
   input element belongs to at most one window, so the input gradient, summed
   over each window, is that window's upstream gradient.
-* ``test_bad_arguments``: every invalid argument raises ``ValueError`` or
-  ``TypeError`` naming it, in both implementations, forward and backward.
+* ``test_bad_arguments`` / ``test_bad_arrays``: every invalid parameter or
+  array (rank, dtype, mixed dtypes, misshapen ``grad_output``) raises
+  ``ValueError`` or ``TypeError`` naming it, in both namespaces, forward and
+  backward.
 * ``test_window_wholly_in_padding``: dilation that leaves a window with no
   tap inside the input is rejected instead of producing ``−∞``.
 """

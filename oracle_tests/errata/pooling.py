@@ -69,9 +69,9 @@ def max_pool2d_backward_every_tie(
     torch gives it to the first maximum only. (Overlaps are accumulated here,
     so this isolates the tie mistake.)
 
-    Shrunk counterexample: x = [[[-1, -1, -1, -1], [-1, -1, -1, -1]]] (C = 1, 2 × 4),
+    Shrunk counterexample: x = [[[-2, -2, -2, -2], [-2, -2, -2, -2]]] (C = 1, 2 × 4),
     kernel (2, 2), stride (3, 1), padding (1, 0), dilation (2, 3), g = [[[1.75]]]: the
-    one window reads x[1, 0] and x[1, 3], both −1; torch gives 1.75 to x[1, 0]
+    one window reads x[1, 0] and x[1, 3], both −2; torch gives 1.75 to x[1, 0]
     only, this version to both.
     """
     dx = np.zeros_like(x)
@@ -99,7 +99,7 @@ def max_pool2d_backward_assigned(
     when one element is the maximum of two overlapping windows the second
     window overwrites the first instead of adding to it.
 
-    Shrunk counterexample: x = [[[-1], [-1]]] (C = 1, 2 × 1), kernel (2, 2),
+    Shrunk counterexample: x = [[[-2], [-2]]] (C = 1, 2 × 1), kernel (2, 2),
     stride (2, 1), padding (0, 1), g = [[[1.75, -1.3125]]]: both windows pick
     x[0, 0], whose gradient is 1.75 − 1.3125 = 0.4375; assignment leaves −1.3125.
     """
@@ -124,9 +124,9 @@ def max_pool2d_zero_padding(
     Mistake: the padding must be −∞. A window whose entries next to the border
     are all negative returns 0 instead of its largest entry.
 
-    Shrunk counterexample: x = [[[-1, -1]]] (C = 1, 1 × 2), kernel (1, 2),
+    Shrunk counterexample: x = [[[-2, -2]]] (C = 1, 1 × 2), kernel (1, 2),
     padding (0, 1), dilation (1, 2): the window reads the left padding and
-    x[0, 1]; torch returns −1, this version 0.
+    x[0, 1]; torch returns −2, this version 0.
     """
     out = vectorized.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
     for index, taps in _windows(x, kernel_size, stride, padding, dilation, ceil_mode, 0.0):

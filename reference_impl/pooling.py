@@ -163,7 +163,7 @@ class _Axis:
         start = i * self.dilation
         return slice(start, start + (self.out - 1) * self.stride + 1, self.stride)
 
-    def rows(self, a: int, i: int) -> int:
+    def position(self, a: int, i: int) -> int:
         """Input index (possibly outside ``[0, size)``) of tap ``i`` of window ``a``."""
         return a * self.stride - self.padding + i * self.dilation
 
@@ -315,11 +315,11 @@ def _window_argmax_loop(plane: FloatArray, geom: _Geometry, a: int, b: int) -> t
     best: tuple[int, int] | None = None
     best_value = 0.0
     for i in range(geom.h.kernel):
-        r = geom.h.rows(a, i)
+        r = geom.h.position(a, i)
         if not 0 <= r < geom.h.size:
             continue
         for j in range(geom.w.kernel):
-            q = geom.w.rows(b, j)
+            q = geom.w.position(b, j)
             if not 0 <= q < geom.w.size:
                 continue
             value = float(plane[r, q])
@@ -398,7 +398,7 @@ def avg_pool2d_loop(
                     total = 0.0
                     for i in range(geom.h.kernel):
                         for j in range(geom.w.kernel):
-                            r, q = geom.h.rows(a, i), geom.w.rows(b, j)
+                            r, q = geom.h.position(a, i), geom.w.position(b, j)
                             if 0 <= r < geom.h.size and 0 <= q < geom.w.size:
                                 total += float(x4[n, c, r, q])
                     y[n, c, a, b] = total / _divisor_loop(geom, a, b, include, override)
@@ -412,7 +412,7 @@ def _divisor_loop(geom: _Geometry, a: int, b: int, include: bool, override: int 
     count = 0
     for i in range(geom.h.kernel):
         for j in range(geom.w.kernel):
-            r, q = geom.h.rows(a, i), geom.w.rows(b, j)
+            r, q = geom.h.position(a, i), geom.w.position(b, j)
             if include:
                 # inside the padded input [-p, size + p) on both axes
                 inside = -geom.h.padding <= r < geom.h.size + geom.h.padding and (
@@ -446,7 +446,7 @@ def avg_pool2d_backward_loop(
                     share = g4[n, c, a, b] / _divisor_loop(geom, a, b, include, override)
                     for i in range(geom.h.kernel):
                         for j in range(geom.w.kernel):
-                            r, q = geom.h.rows(a, i), geom.w.rows(b, j)
+                            r, q = geom.h.position(a, i), geom.w.position(b, j)
                             if 0 <= r < geom.h.size and 0 <= q < geom.w.size:
                                 dx[n, c, r, q] += share
     return _unbatch(dx, geom)

@@ -11,3 +11,9 @@ from reference_impl.activations import (
 from reference_impl.activations import (
     log_softmax_loop as log_softmax,
 )
+from reference_impl.conv import (
+    conv2d_backward_loop as conv2d_backward,
+)
+from reference_impl.conv import (
+    conv2d_loop as conv2d,
+)

@@ -413,27 +413,39 @@ def conv2d_backward_loop(
 # --------------------------------------------------------------------------- #
 
 
-def _windows(x_bar: FloatArray, geo: _Geometry) -> FloatArray:
-    """Read-only strided view ``v[c, a, e, n, i, j] = x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``."""
+def _im2col(x_bar: FloatArray, geo: _Geometry) -> FloatArray:
+    """The patch tensor ``X_col`` of shape ``(N, C_in·kh·kw, H_out·W_out)``, built with one copy.
+
+    Entry ``[n, (c, a, e), (i, j)]`` is ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``: a
+    strided view of ``x̄`` (no data moved) made contiguous. For a 1×1 kernel with
+    stride 1 and no padding the view already is contiguous and nothing is copied.
+    """
     sn, sc, sh, sw = x_bar.strides
     (s_h, s_w), (d_h, d_w) = geo.stride, geo.dilation
-    view: FloatArray = as_strided(
+    view = as_strided(
         x_bar,
-        shape=(geo.c_in, geo.kh, geo.kw, geo.n, geo.h_out, geo.w_out),
-        strides=(sc, sh * d_h, sw * d_w, sn, sh * s_h, sw * s_w),
+        shape=(geo.n, geo.c_in, geo.kh, geo.kw, geo.h_out, geo.w_out),
+        strides=(sn, sc, sh * d_h, sw * d_w, sh * s_h, sw * s_w),
         writeable=False,
     )
-    return view
+    cols: FloatArray = np.ascontiguousarray(view)
+    return cols.reshape(geo.n, geo.c_in * geo.kh * geo.kw, geo.h_out * geo.w_out)
 
 
-def _im2col(x_bar: FloatArray, geo: _Geometry) -> FloatArray:
-    """The patch matrix ``X_col`` of shape ``(C_in·kh·kw, N·H_out·W_out)``, built with one copy.
+def _blocks(array: FloatArray, groups: int, axis: int) -> list[FloatArray]:
+    """Split ``array`` along ``axis`` into ``groups`` equal consecutive blocks (views)."""
+    size = array.shape[axis] // groups
+    index: list[slice] = [slice(None)] * array.ndim
+    blocks = []
+    for g in range(groups):
+        index[axis] = slice(g * size, (g + 1) * size)
+        blocks.append(array[tuple(index)])
+    return blocks
 
-    Row ``(c, a, e)`` and column ``(n, i, j)`` hold ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``,
-    so the forward sum becomes the matrix product ``W_mat @ X_col`` per group.
-    """
-    cols = np.ascontiguousarray(_windows(x_bar, geo))
-    return cols.reshape(geo.c_in * geo.kh * geo.kw, geo.n * geo.h_out * geo.w_out)
+
+def _join(blocks: list[FloatArray], axis: int) -> FloatArray:
+    """Concatenate per-group results along ``axis`` (no copy for a single group)."""
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=axis)
 
 
 def conv2d_vectorized(
@@ -445,41 +457,30 @@ def conv2d_vectorized(
     dilation: Pair = 1,
     groups: int = 1,
 ) -> FloatArray:
-    """Forward pass as one matrix product per group (im2col).
+    """Forward pass as a BLAS matrix product per group (im2col).
 
-    The index sum contracts ``(c, a, e)`` between the kernel and a window of
-    ``x̄``. Lay the kernel out as ``W_mat`` of shape ``(C_out, C_g·kh·kw)`` (a
-    free reshape of torch's layout) and every window as a column of
-    ``X_col`` (shape ``(C_in·kh·kw, N·H_out·W_out)``, copied once from a
-    strided view of ``x̄``). Then, for group ``g``::
+    The index sum contracts ``(c, a, e)`` between the kernel and one window
+    of ``x̄``. Lay the kernel out as ``W_mat`` of shape ``(C_out, C_g·kh·kw)``
+    (a free reshape of torch's layout) and the windows of image ``n`` as the
+    columns of ``X_col[n]`` (shape ``(C_in·kh·kw, H_out·W_out)``, copied once
+    from a strided view of ``x̄``). Then, for group ``g`` (rows of ``W_mat``
+    and of ``X_col[n]`` restricted to that group's block)::
 
-        Z_g = W_mat[g-th block of rows] @ X_col[g-th block of rows]
+        Z[n]_g = W_mat_g @ X_col[n]_g
 
-    is a single BLAS product, and ``z`` is ``Z`` with ``(C_out, N)`` swapped
-    back into NCHW order plus the bias broadcast over ``(n, i, j)``.
+    ``numpy.matmul`` broadcasts ``W_mat_g`` over the batch and hands every
+    product to BLAS. ``Z`` of shape ``(N, C_out, H_out·W_out)`` already is
+    ``z`` in NCHW order; the bias is broadcast over ``(n, i, j)``.
     """
     x, weight, bias, geo = _geometry(x, weight, bias, stride, padding, dilation, groups)
     cols = _im2col(_pad(x, geo.pad), geo)
-    w_blocks = _blocks(weight.reshape(geo.c_out, -1), geo.groups)
-    out = _stack(
-        [w_g @ cols_g for w_g, cols_g in zip(w_blocks, _blocks(cols, geo.groups), strict=True)]
-    )
-    del cols
+    w_blocks = _blocks(weight.reshape(geo.c_out, -1), geo.groups, axis=0)
+    col_blocks = _blocks(cols, geo.groups, axis=1)
+    out = _join([np.matmul(w_g, c_g) for w_g, c_g in zip(w_blocks, col_blocks, strict=True)], 1)
+    del cols, col_blocks
     if bias is not None:
         out += bias[:, None]
-    z = out.reshape(geo.c_out, geo.n, geo.h_out, geo.w_out).transpose(1, 0, 2, 3)
-    return np.ascontiguousarray(z)
-
-
-def _blocks(array: FloatArray, groups: int) -> list[FloatArray]:
-    """Split the rows of ``array`` into ``groups`` equal consecutive blocks (views)."""
-    rows = array.shape[0] // groups
-    return [array[g * rows : (g + 1) * rows] for g in range(groups)]
-
-
-def _stack(blocks: list[FloatArray]) -> FloatArray:
-    """Stack per-group results along the first axis (no copy for a single group)."""
-    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+    return out.reshape(geo.out_shape)
 
 
 def conv2d_backward_vectorized(
@@ -494,56 +495,73 @@ def conv2d_backward_vectorized(
 ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
     """Backward pass in closed form; returns ``(grad_input, grad_weight, grad_bias)``.
 
-    With ``Δ`` = ``grad_output`` laid out as ``(C_out, N·H_out·W_out)`` (the
-    same column order as ``X_col`` of :func:`conv2d_vectorized`):
+    Let ``Δ[n]`` be ``grad_output[n]`` viewed as ``(C_out, H_out·W_out)`` (a free
+    reshape, with the same column order as ``X_col[n]`` of
+    :func:`conv2d_vectorized`). Per group ``g``:
 
     * ``∂L/∂b = Σ δ`` over ``(n, i, j)``.
-    * ``∂L/∂w = x̄ ⋆ dilate_s(δ)``. Column ``(n, i, j)`` of ``X_col`` holds the
-      input values at ``(i·s_h + a·d_h, j·s_w + e·d_w)``, i.e. exactly the
-      entries of ``x̄`` that the ``s``-dilated ``δ`` meets at kernel offset
-      ``(a·d_h, e·d_w)``; the correlation is therefore the product
-      ``Δ_g @ X_col_gᵀ`` per group, already in the layout of ``weight``.
-    * ``∂L/∂x = crop(pad(dilate_s(δ)) ⋆_d rot180(w)ᵀ)``, the "full" correlation
-      with the channel axes of the kernel swapped. It is evaluated in its
-      scattered form: ``D = W_matᵀ @ Δ`` per group gives, for every tap
-      ``(a, e)``, the contribution ``Σ_o w[o, c, a, e] · δ[n, o, i, j]`` that
-      lands on ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``; adding each tap's
-      slice into a strided view of ``∂L/∂x̄`` (col2im) and cropping the
-      padding gives ``∂L/∂x``. This visits the same pairs ``(output, tap)``
-      with ``i·s_h + a·d_h = r`` as the full correlation does, only grouped by
-      tap instead of by destination: the correlation's rotated kernel index
-      ``kh − 1 − a`` and dilated, padded ``δ`` are just the bookkeeping that
-      finds, for a fixed ``r``, the outputs ``i`` and taps ``a`` that the
-      scatter reaches directly. The loop runs over the ``kh·kw`` taps only.
+    * ``∂L/∂w = x̄ ⋆ dilate_s(δ)``. Column ``(i, j)`` of ``X_col[n]`` holds the
+      values ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``: exactly the entries of
+      ``x̄`` that the ``s``-dilated ``δ`` meets when placed at kernel offset
+      ``(a·d_h, e·d_w)``. The correlation is therefore the contraction over
+      ``(n, i, j)``, ``Σ_n Δ[n]_g @ X_col[n]_gᵀ``, in ``weight``'s layout.
+    * ``∂L/∂x = crop(pad(dilate_s(δ)) ⋆_d rot180(w)ᵀ)``: dilate ``δ`` by the
+      stride, pad it with ``d·(k − 1)`` zeros on every side (plus, bottom and
+      right, any rows and columns the forward windows never reached), correlate
+      it with dilation ``d`` against the kernel rotated by 180° with its channel
+      axes swapped, then crop the forward padding. This routine evaluates the
+      same sum in its scattered (col2im) form, which avoids multiplying the
+      inserted zeros: ``D[n]_g = W_mat_gᵀ @ Δ[n]_g`` holds, in row ``(c, a, e)``
+      and column ``(i, j)``, the term ``Σ_o w[o, c, a, e] · δ[n, o, i, j]`` destined
+      for ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``, and each of the ``kh·kw``
+      taps adds its slice of ``D`` into a stride-``s`` view of ``∂L/∂x̄``.
+
+      Equivalence: the full correlation computes, at padded row ``r``,
+      ``Σ_a dilate_s(δ)[r − a·d_h] · w[a]``; after the substitution
+      ``a → kh − 1 − a`` this is written with ``rot180(w)`` and a ``δ`` shifted by
+      ``d·(kh − 1)`` rows, which is what the padding provides. Its non-zero terms
+      are the pairs ``(i, a)`` with ``i·s_h + a·d_h = r``, the very pairs the
+      scatter visits, only enumerated by tap instead of by destination; columns
+      work the same way. Python loops run over the groups and the taps only.
     """
     x, weight, bias, geo = _geometry(x, weight, bias, stride, padding, dilation, groups)
     grad_output = _grad_output(grad_output, x, geo)
-    g_count = geo.groups
     grad_bias = None if bias is None else grad_output.sum(axis=(0, 2, 3), dtype=x.dtype)
-    # Δ: (C_out, N·H_out·W_out), matching the column order of X_col.
-    delta = np.ascontiguousarray(grad_output.transpose(1, 0, 2, 3)).reshape(geo.c_out, -1)
+    delta = grad_output.reshape(geo.n, geo.c_out, geo.h_out * geo.w_out)
+    delta_blocks = _blocks(delta, geo.groups, axis=1)
 
     cols = _im2col(_pad(x, geo.pad), geo)
-    delta_blocks = _blocks(delta, g_count)
-    grad_weight = _stack(
-        [d_g @ cols_g.T for d_g, cols_g in zip(delta_blocks, _blocks(cols, g_count), strict=True)]
-    ).reshape(weight.shape)
-    del cols
+    col_blocks = _blocks(cols, geo.groups, axis=1)
+    # Σ_n X_col[n]_g @ Δ[n]_gᵀ is (∂L/∂w_g)ᵀ; this operand order is the faster BLAS call.
+    grad_weight_t = _join(
+        [
+            np.matmul(c_g, d_g.transpose(0, 2, 1)).sum(axis=0)
+            for d_g, c_g in zip(delta_blocks, col_blocks, strict=True)
+        ],
+        1,
+    )
+    grad_weight = np.ascontiguousarray(grad_weight_t.T).reshape(weight.shape)
+    del cols, col_blocks
 
-    # D[(c, a, e), (n, i, j)] = Σ_o w[o, c, a, e] · δ[n, o, i, j], per group.
-    w_blocks = _blocks(weight.reshape(geo.c_out, -1), g_count)
-    d_cols = _stack([w_g.T @ d_g for w_g, d_g in zip(w_blocks, delta_blocks, strict=True)])
-    d_cols6 = d_cols.reshape(geo.c_in, geo.kh, geo.kw, geo.n, geo.h_out, geo.w_out)
-    grad_x_bar = np.zeros((geo.n, geo.c_in, geo.h_pad, geo.w_pad), dtype=x.dtype)
+    w_blocks = _blocks(weight.reshape(geo.c_out, -1), geo.groups, axis=0)
+    d_cols = _join(
+        [np.matmul(w_g.T, d_g) for w_g, d_g in zip(w_blocks, delta_blocks, strict=True)], 1
+    ).reshape(geo.n, geo.c_in, geo.kh, geo.kw, geo.h_out, geo.w_out)
     (s_h, s_w), (d_h, d_w) = geo.stride, geo.dilation
+    if geo.kh == geo.kw == 1 and geo.stride == (1, 1) and geo.pad == (0, 0, 0, 0):
+        # A single tap covering every input position: the scatter is the identity.
+        return d_cols.reshape(x.shape), grad_weight, grad_bias
+    grad_x_bar = np.zeros((geo.n, geo.c_in, geo.h_pad, geo.w_pad), dtype=x.dtype)
     row_span, col_span = (geo.h_out - 1) * s_h + 1, (geo.w_out - 1) * s_w + 1
     for a in range(geo.kh):
         for e in range(geo.kw):
             target = grad_x_bar[
                 :, :, a * d_h : a * d_h + row_span : s_h, e * d_w : e * d_w + col_span : s_w
             ]
-            target += d_cols6[:, a, e].transpose(1, 0, 2, 3)
-    del d_cols, d_cols6
+            target += d_cols[:, :, a, e]
+    del d_cols
     top, _, left, _ = geo.pad
-    grad_input = np.ascontiguousarray(grad_x_bar[:, :, top : top + geo.h, left : left + geo.w])
+    if geo.pad == (0, 0, 0, 0):
+        return grad_x_bar, grad_weight, grad_bias
+    grad_input = grad_x_bar[:, :, top : top + geo.h, left : left + geo.w].copy()
     return grad_input, grad_weight, grad_bias

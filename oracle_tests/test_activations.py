@@ -1,0 +1,61 @@
+"""What is specific to the activations: kinks, saturation, and argument checks."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+ELEMENTWISE = ["sigmoid", "relu", "tanh"]
+ALONG_AXIS = ["softmax", "log_softmax"]
+
+
+def test_relu_derivative_at_zero_is_zero(namespace: ModuleType) -> None:
+    x = np.array([-0.0, 0.0, 1.0, -1.0])
+    grad = namespace.relu_backward(np.full(4, 3.0), x)
+    assert grad.tolist() == [0.0, 0.0, 3.0, 0.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_saturates_without_overflow(namespace: ModuleType, dtype: Any) -> None:
+    x = np.array([-1e4, -750.0, 0.0, 750.0, 1e4], dtype=dtype)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        s = namespace.sigmoid(x)
+        grad = namespace.sigmoid_backward(np.ones_like(x), x)
+    assert s.tolist() == [0.0, 0.0, 0.5, 1.0, 1.0]
+    assert grad.tolist() == [0.0, 0.0, 0.25, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("name", ALONG_AXIS)
+def test_softmax_family_is_shift_invariant_at_extremes(namespace: ModuleType, name: str) -> None:
+    x = np.array([[1e4, 1e4 - 1.0, -1e4]])
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        shifted = getattr(namespace, name)(x)
+        reference = getattr(namespace, name)(x - 1e4)
+    np.testing.assert_allclose(shifted, reference, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ALONG_AXIS)
+@pytest.mark.parametrize(("axis", "error"), [(2, ValueError), (-3, ValueError), (0.5, TypeError)])
+def test_bad_axis_is_rejected(
+    namespace: ModuleType, name: str, axis: object, error: type[Exception]
+) -> None:
+    x = np.zeros((2, 3))
+    with pytest.raises(error, match="axis"):
+        getattr(namespace, name)(x, axis)
+    with pytest.raises(error, match="axis"):
+        getattr(namespace, name + "_backward")(x, x, axis)
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE + ALONG_AXIS)
+def test_misshapen_grad_output_is_rejected(namespace: ModuleType, name: str) -> None:
+    with pytest.raises(ValueError, match="grad_output must have shape"):
+        getattr(namespace, name + "_backward")(np.zeros((3, 2)), np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE + ALONG_AXIS)
+def test_non_arrays_are_rejected(namespace: ModuleType, name: str) -> None:
+    with pytest.raises(TypeError, match=r"x must be a numpy\.ndarray"):
+        getattr(namespace, name)([[1.0, 2.0]])

@@ -1,0 +1,47 @@
+"""Every erratum in the catalog is rejected by the oracle, and the references are not."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, find, settings
+
+from oracle_tests import checks
+from oracle_tests.errata import ERRATA, Erratum
+from oracle_tests.specs import spec_named
+
+#: How hard to look. find() stops at the first counterexample, then shrinks it,
+#: so a reachable mistake costs a handful of examples; the budget only matters
+#: when the strategy cannot reach the mistake, which is the failure reported.
+SEARCH = settings(
+    max_examples=300,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@pytest.mark.errata
+@pytest.mark.parametrize("erratum", ERRATA, ids=str)
+def test_oracle_rejects_erratum(erratum: Erratum) -> None:
+    spec = spec_named(erratum.formula)
+    wrong = (
+        erratum.forward or spec.forward("vectorized"),
+        erratum.backward or spec.backward("vectorized"),
+    )
+    counterexample = find(
+        checks.any_case(spec),
+        lambda case: checks.disagrees_with_torch(spec, case, wrong),
+        settings=SEARCH,
+    )
+    # The counterexample is a valid case on which the real references agree with
+    # torch, so the disagreement is the erratum's, not the oracle's.
+    checks.three_way(spec, counterexample)
+
+
+def test_every_erratum_names_a_registered_formula() -> None:
+    for erratum in ERRATA:
+        spec_named(erratum.formula)
+        assert erratum.forward or erratum.backward, erratum.name
+        doc = (erratum.backward or erratum.forward).__doc__ or ""
+        assert "counterexample" in doc.lower(), f"{erratum.name}: record the counterexample"

@@ -1,0 +1,148 @@
+r"""Dense (fully connected) layer: ``z = x Wᵀ + b``, torch's ``linear``.
+
+Forward, for every leading index ``m`` (the batch, possibly several axes
+flattened) and output feature ``o``::
+
+    z[m, o] = b[o] + Σ_i W[o, i] · x[m, i]
+
+Backward, with ``δ = ∂L/∂z`` the upstream gradient (seeds 000 and 003)::
+
+    ∂L/∂x[m, i] = Σ_o δ[m, o] · W[o, i]          (dx = δ W,   i.e. Wᵀδ per example)
+    ∂L/∂W[o, i] = Σ_m δ[m, o] · x[m, i]          (dW = δᵀ x,  summed over the batch)
+    ∂L/∂b[o]    = Σ_m δ[m, o]                    (db = Σ_m δ, never a sum over o)
+
+The bias gradient sums over the batch only. Summing a single example's
+gradient over the output features instead gives every bias the same value,
+an error catalogued in the test suite.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reference_impl._validation import FloatArray, check_ndim, check_shape, float_array, same_dtype
+
+__all__ = [
+    "linear_backward_loop",
+    "linear_backward_vectorized",
+    "linear_loop",
+    "linear_vectorized",
+]
+
+
+def _check_linear(
+    x: object, weight: object, bias: object
+) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    x = float_array("x", x)
+    weight = float_array("weight", weight)
+    bias = None if bias is None else float_array("bias", bias)
+    same_dtype(x=x, weight=weight, bias=bias)
+    check_ndim("weight", weight, 2)
+    if x.ndim < 1:
+        raise ValueError(f"x must have at least 1 dimension (*, in_features), got shape {x.shape}")
+    if x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"x has {x.shape[-1]} input features but weight {weight.shape} expects "
+            f"{weight.shape[1]} (weight is (out_features, in_features))"
+        )
+    if bias is not None:
+        check_shape("bias", bias, (weight.shape[0],))
+    return x, weight, bias
+
+
+def _check_grad_output(grad_output: object, x: FloatArray, weight: FloatArray) -> FloatArray:
+    grad_output = float_array("grad_output", grad_output)
+    same_dtype(grad_output=grad_output, x=x)
+    check_shape("grad_output", grad_output, (*x.shape[:-1], weight.shape[0]))
+    return grad_output
+
+
+# --------------------------------------------------------------------------- loops
+
+
+def linear_loop(x: FloatArray, weight: FloatArray, bias: FloatArray | None = None) -> FloatArray:
+    """``z[m, o] = b[o] + Σ_i W[o, i] x[m, i]``, one output element at a time."""
+    x, weight, bias = _check_linear(x, weight, bias)
+    out_features, in_features = weight.shape
+    rows = x.reshape(-1, in_features)
+    out = np.zeros((rows.shape[0], out_features), dtype=x.dtype)
+    for m in range(rows.shape[0]):
+        for o in range(out_features):
+            total = 0.0 if bias is None else float(bias[o])
+            for i in range(in_features):
+                total += float(weight[o, i]) * float(rows[m, i])
+            out[m, o] = total
+    return out.reshape(*x.shape[:-1], out_features)
+
+
+def linear_backward_loop(
+    grad_output: FloatArray,
+    x: FloatArray,
+    weight: FloatArray,
+    bias: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """``(∂L/∂x, ∂L/∂W, ∂L/∂b)`` from the three index sums of the module docstring."""
+    x, weight, bias = _check_linear(x, weight, bias)
+    grad_output = _check_grad_output(grad_output, x, weight)
+    out_features, in_features = weight.shape
+    rows = x.reshape(-1, in_features)
+    delta = grad_output.reshape(-1, out_features)
+    batch = rows.shape[0]
+
+    grad_input = np.zeros_like(rows)
+    for m in range(batch):
+        for i in range(in_features):
+            total = 0.0
+            for o in range(out_features):
+                total += float(delta[m, o]) * float(weight[o, i])
+            grad_input[m, i] = total
+
+    grad_weight = np.zeros_like(weight)
+    for o in range(out_features):
+        for i in range(in_features):
+            total = 0.0
+            for m in range(batch):
+                total += float(delta[m, o]) * float(rows[m, i])
+            grad_weight[o, i] = total
+
+    grad_bias = None
+    if bias is not None:
+        grad_bias = np.zeros_like(bias)
+        for o in range(out_features):
+            total = 0.0
+            for m in range(batch):
+                total += float(delta[m, o])
+            grad_bias[o] = total
+    return grad_input.reshape(x.shape), grad_weight, grad_bias
+
+
+# ---------------------------------------------------------------------- vectorized
+
+
+def linear_vectorized(
+    x: FloatArray, weight: FloatArray, bias: FloatArray | None = None
+) -> FloatArray:
+    """``z = x Wᵀ + b`` as one matrix product."""
+    x, weight, bias = _check_linear(x, weight, bias)
+    out: FloatArray = np.matmul(x, weight.T)
+    if bias is not None:
+        out += bias
+    return out
+
+
+def linear_backward_vectorized(
+    grad_output: FloatArray,
+    x: FloatArray,
+    weight: FloatArray,
+    bias: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    """``dx = δ W``, ``dW = δᵀ x``, ``db = Σ_m δ`` with the batch axes flattened."""
+    x, weight, bias = _check_linear(x, weight, bias)
+    grad_output = _check_grad_output(grad_output, x, weight)
+    out_features, in_features = weight.shape
+    rows = x.reshape(-1, in_features)
+    delta = grad_output.reshape(-1, out_features)
+    grad_input: FloatArray = np.matmul(grad_output, weight)
+    grad_weight: FloatArray = np.matmul(delta.T, rows)
+    grad_bias = None if bias is None else delta.sum(axis=0)
+    return grad_input, grad_weight, grad_bias

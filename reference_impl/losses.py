@@ -1,0 +1,510 @@
+r"""Losses and their input gradients, with torch's ``reduction`` semantics.
+
+Every loss first forms a per-element (or per-example) loss ``ℓ``, then reduces:
+``"none"`` returns ``ℓ``, ``"sum"`` returns ``Σ ℓ`` and ``"mean"`` returns
+``Σ ℓ / n``, n being the number of elements of ``ℓ`` (the batch size for
+``cross_entropy``). The backward takes ``grad_output`` of the reduced shape (a
+0-d array for ``"mean"`` and ``"sum"``) and returns ``∂L/∂input``; with
+``"mean"`` every element's gradient is divided by n.
+
+With ``x`` the input, ``y`` the target and ``g`` the upstream gradient::
+
+    l1_loss          ℓ = |x − y|                ∂ℓ/∂x = sign(x − y)          (0 at x = y, as torch)
+    mse_loss         ℓ = (x − y)²               ∂ℓ/∂x = 2 (x − y)
+    binary_cross_entropy  (x = p ∈ [0, 1])
+                     ℓ = −[y · max(log p, −100) + (1 − y) · max(log(1 − p), −100)]
+                     ∂ℓ/∂p = (p − y) / max(p (1 − p), ε),  ε = float32(1e-12)
+    binary_cross_entropy_with_logits  (x = z, a logit)
+                     ℓ = max(z, 0) − z y + log(1 + e^{−|z|})
+                     ∂ℓ/∂z = σ(z) − y
+    cross_entropy    (x = logits (N, C); y = class indices (N,) or probabilities (N, C))
+                     ℓ_n = −Σ_c y_nc log_softmax(x_n)_c
+                     ∂ℓ_n/∂x_nc = softmax(x_n)_c · Σ_k y_nk − y_nc      (= ŷ − y for one-hot y)
+
+The clamp at −100 and the ε in the BCE derivative are torch's: they keep
+probabilities of exactly 0 and 1 finite. The logit form of BCE is where the
+chain rule's ``(∂ℓ/∂p)(∂p/∂z) = [(p − y)/(p(1 − p))] · p(1 − p)`` cancels to
+``p − y`` (seed 003); it never forms ``log σ(z)``, so logits of any size are safe.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from reference_impl._validation import (
+    FloatArray,
+    check_ndim,
+    check_reduction,
+    check_shape,
+    float_array,
+    same_dtype,
+)
+
+__all__ = [
+    "BCE_EPSILON",
+    "binary_cross_entropy_backward_loop",
+    "binary_cross_entropy_backward_vectorized",
+    "binary_cross_entropy_loop",
+    "binary_cross_entropy_vectorized",
+    "binary_cross_entropy_with_logits_backward_loop",
+    "binary_cross_entropy_with_logits_backward_vectorized",
+    "binary_cross_entropy_with_logits_loop",
+    "binary_cross_entropy_with_logits_vectorized",
+    "cross_entropy_backward_loop",
+    "cross_entropy_backward_vectorized",
+    "cross_entropy_loop",
+    "cross_entropy_vectorized",
+    "l1_loss_backward_loop",
+    "l1_loss_backward_vectorized",
+    "l1_loss_loop",
+    "l1_loss_vectorized",
+    "mse_loss_backward_loop",
+    "mse_loss_backward_vectorized",
+    "mse_loss_loop",
+    "mse_loss_vectorized",
+]
+
+#: torch's guard in the BCE derivative, a float32 constant even for float64 inputs.
+BCE_EPSILON = float(np.float32(1e-12))
+#: torch clamps each log term of BCE at this value.
+LOG_CLAMP = -100.0
+
+
+# ---------------------------------------------------------------- argument checks
+
+
+def _check_pair(input: object, target: object) -> tuple[FloatArray, FloatArray]:
+    input = float_array("input", input)
+    target = float_array("target", target)
+    same_dtype(input=input, target=target)
+    if target.shape != input.shape:
+        raise ValueError(
+            f"target must have the same shape as input {input.shape}, got {target.shape}"
+        )
+    return input, target
+
+
+def _check_probabilities(input: FloatArray) -> None:
+    if input.size and not (np.all(input >= 0) and np.all(input <= 1)):
+        raise ValueError("input of binary_cross_entropy must hold probabilities in [0, 1]")
+
+
+def _reduced_shape(loss_shape: tuple[int, ...], reduction: str) -> tuple[int, ...]:
+    return loss_shape if reduction == "none" else ()
+
+
+def _check_grad_output(
+    grad_output: object, input: FloatArray, loss_shape: tuple[int, ...], reduction: str
+) -> FloatArray:
+    grad_output = float_array("grad_output", grad_output)
+    same_dtype(grad_output=grad_output, input=input)
+    check_shape("grad_output", grad_output, _reduced_shape(loss_shape, reduction))
+    return grad_output
+
+
+def _reduce(loss: FloatArray, reduction: str) -> FloatArray:
+    if reduction == "none":
+        return loss
+    total = loss.sum(dtype=loss.dtype)
+    if reduction == "mean":
+        total = total / loss.dtype.type(loss.size)
+    return np.asarray(total, dtype=loss.dtype)
+
+
+def _upstream(grad_output: FloatArray, loss_size: int, reduction: str) -> FloatArray:
+    """The gradient reaching each element of ℓ: g, or g / n for ``"mean"``."""
+    if reduction == "mean":
+        return np.asarray(grad_output / grad_output.dtype.type(loss_size), dtype=grad_output.dtype)
+    return grad_output
+
+
+def _check_cross_entropy(input: object, target: object) -> tuple[FloatArray, NDArray[Any], bool]:
+    """Return ``(input, target, target_is_indices)``."""
+    input = float_array("input", input)
+    check_ndim("input", input, 2)
+    if not isinstance(target, np.ndarray):
+        raise TypeError(f"target must be a numpy.ndarray, got {type(target).__name__}")
+    n, c = input.shape
+    if np.issubdtype(target.dtype, np.integer) and target.dtype != np.bool_:
+        if target.shape != (n,):
+            raise ValueError(f"target of class indices must have shape ({n},), got {target.shape}")
+        if target.size and (target.min() < 0 or target.max() >= c):
+            raise ValueError(f"target class indices must lie in [0, {c}), got values outside")
+        return input, target, True
+    target = float_array("target", target)
+    same_dtype(input=input, target=target)
+    if target.shape != (n, c):
+        raise ValueError(
+            f"target of class probabilities must have shape ({n}, {c}), got {target.shape}"
+        )
+    return input, target, False
+
+
+# --------------------------------------------------------------------------- loops
+
+
+def _reduce_loop(loss: FloatArray, reduction: str) -> FloatArray:
+    if reduction == "none":
+        return loss
+    total = 0.0
+    for idx in np.ndindex(loss.shape):
+        total += float(loss[idx])
+    if reduction == "mean":
+        total /= loss.size
+    return np.asarray(total, dtype=loss.dtype)
+
+
+def _upstream_at(grad_output: FloatArray, idx: tuple[int, ...], size: int, reduction: str) -> float:
+    if reduction == "none":
+        return float(grad_output[idx])
+    if reduction == "mean":
+        return float(grad_output) / size
+    return float(grad_output)
+
+
+def _sign(value: float) -> float:
+    return (value > 0) - (value < 0)
+
+
+def _elementwise_loop(
+    input: FloatArray, target: FloatArray, term: Any, reduction: str
+) -> FloatArray:
+    loss = np.empty_like(input)
+    for idx in np.ndindex(input.shape):
+        loss[idx] = term(float(input[idx]), float(target[idx]))
+    return _reduce_loop(loss, reduction)
+
+
+def _elementwise_backward_loop(
+    grad_output: FloatArray,
+    input: FloatArray,
+    target: FloatArray,
+    derivative: Any,
+    reduction: str,
+) -> FloatArray:
+    grad_input = np.empty_like(input)
+    for idx in np.ndindex(input.shape):
+        upstream = _upstream_at(grad_output, idx, input.size, reduction)
+        grad_input[idx] = upstream * derivative(float(input[idx]), float(target[idx]))
+    return grad_input
+
+
+def _clamped_log(value: float) -> float:
+    return max(math.log(value), LOG_CLAMP) if value > 0 else LOG_CLAMP
+
+
+def _bce_term(p: float, y: float) -> float:
+    return -(y * _clamped_log(p) + (1.0 - y) * _clamped_log(1.0 - p))
+
+
+def _bce_derivative(p: float, y: float, epsilon: float) -> float:
+    return (p - y) / max(p * (1.0 - p), epsilon)
+
+
+def _bce_logits_term(z: float, y: float) -> float:
+    return max(z, 0.0) - z * y + math.log1p(math.exp(-abs(z)))
+
+
+def _sigmoid_scalar(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def l1_loss_loop(input: FloatArray, target: FloatArray, reduction: str = "mean") -> FloatArray:
+    """``ℓ = |x − y|`` element by element, then the reduction."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    return _elementwise_loop(input, target, lambda x, y: abs(x - y), reduction)
+
+
+def l1_loss_backward_loop(
+    grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
+) -> FloatArray:
+    """``g · sign(x − y)``, 0 where ``x == y``."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    return _elementwise_backward_loop(
+        grad_output, input, target, lambda x, y: _sign(x - y), reduction
+    )
+
+
+def mse_loss_loop(input: FloatArray, target: FloatArray, reduction: str = "mean") -> FloatArray:
+    """``ℓ = (x − y)²`` element by element, then the reduction."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    return _elementwise_loop(input, target, lambda x, y: (x - y) ** 2, reduction)
+
+
+def mse_loss_backward_loop(
+    grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
+) -> FloatArray:
+    """``g · 2 (x − y)``."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    return _elementwise_backward_loop(
+        grad_output, input, target, lambda x, y: 2.0 * (x - y), reduction
+    )
+
+
+def binary_cross_entropy_loop(
+    input: FloatArray, target: FloatArray, reduction: str = "mean"
+) -> FloatArray:
+    """``ℓ = −[y log p + (1 − y) log(1 − p)]``, each log clamped at −100."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    _check_probabilities(input)
+    return _elementwise_loop(input, target, _bce_term, reduction)
+
+
+def binary_cross_entropy_backward_loop(
+    grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
+) -> FloatArray:
+    """``g · (p − y) / max(p (1 − p), ε)``, the product p(1 − p) formed in the input's dtype."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    _check_probabilities(input)
+    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    dtype = input.dtype.type
+
+    def derivative(p: float, y: float) -> float:
+        # torch forms p(1 − p) in the input's precision before comparing with ε.
+        spread = float(dtype(p) * (dtype(1.0) - dtype(p)))
+        return (p - y) / max(spread, BCE_EPSILON)
+
+    return _elementwise_backward_loop(grad_output, input, target, derivative, reduction)
+
+
+def binary_cross_entropy_with_logits_loop(
+    input: FloatArray, target: FloatArray, reduction: str = "mean"
+) -> FloatArray:
+    """``ℓ = max(z, 0) − z y + log(1 + e^{−|z|})`` element by element."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    return _elementwise_loop(input, target, _bce_logits_term, reduction)
+
+
+def binary_cross_entropy_with_logits_backward_loop(
+    grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
+) -> FloatArray:
+    """``g · (σ(z) − y)``: the BCE derivative after the σ'(z) factor cancels."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    return _elementwise_backward_loop(
+        grad_output, input, target, lambda z, y: _sigmoid_scalar(z) - y, reduction
+    )
+
+
+def _target_row(target: NDArray[Any], is_indices: bool, n: int, c: int) -> list[float]:
+    if is_indices:
+        return [1.0 if k == int(target[n]) else 0.0 for k in range(c)]
+    return [float(target[n, k]) for k in range(c)]
+
+
+def cross_entropy_loop(
+    input: FloatArray, target: NDArray[Any], reduction: str = "mean"
+) -> FloatArray:
+    """``ℓ_n = −Σ_c y_nc (x_nc − m_n − log Σ_k e^{x_nk − m_n})`` example by example."""
+    input, target, is_indices = _check_cross_entropy(input, target)
+    reduction = check_reduction(reduction)
+    batch, classes = input.shape
+    loss = np.empty(batch, dtype=input.dtype)
+    for n in range(batch):
+        row = [float(v) for v in input[n]]
+        m = max(row)
+        log_total = math.log(sum(math.exp(v - m) for v in row))
+        y = _target_row(target, is_indices, n, classes)
+        loss[n] = -sum(y[c] * (row[c] - m - log_total) for c in range(classes))
+    return _reduce_loop(loss, reduction)
+
+
+def cross_entropy_backward_loop(
+    grad_output: FloatArray, input: FloatArray, target: NDArray[Any], reduction: str = "mean"
+) -> FloatArray:
+    """``∂L/∂x_nc = g_n (softmax(x_n)_c Σ_k y_nk − y_nc)``, ``ŷ − y`` for one-hot targets."""
+    input, target, is_indices = _check_cross_entropy(input, target)
+    reduction = check_reduction(reduction)
+    batch, classes = input.shape
+    grad_output = _check_grad_output(grad_output, input, (batch,), reduction)
+    grad_input = np.empty_like(input)
+    for n in range(batch):
+        row = [float(v) for v in input[n]]
+        m = max(row)
+        exps = [math.exp(v - m) for v in row]
+        total = sum(exps)
+        y = _target_row(target, is_indices, n, classes)
+        mass = sum(y)
+        upstream = _upstream_at(grad_output, (n,), batch, reduction)
+        for c in range(classes):
+            grad_input[n, c] = upstream * (exps[c] / total * mass - y[c])
+    return grad_input
+
+
+# ---------------------------------------------------------------------- vectorized
+
+
+def l1_loss_vectorized(
+    input: FloatArray, target: FloatArray, reduction: str = "mean"
+) -> FloatArray:
+    """``reduce(|x − y|)``."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    loss = np.subtract(input, target, out=np.empty_like(input))
+    np.abs(loss, out=loss)
+    return _reduce(loss, reduction)
+
+
+def l1_loss_backward_vectorized(
+    grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
+) -> FloatArray:
+    """``g · sign(x − y)``."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    grad_input = np.subtract(input, target, out=np.empty_like(input))
+    np.sign(grad_input, out=grad_input)
+    grad_input *= _upstream(grad_output, input.size, reduction)
+    return grad_input
+
+
+def mse_loss_vectorized(
+    input: FloatArray, target: FloatArray, reduction: str = "mean"
+) -> FloatArray:
+    """``reduce((x − y)²)``."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    loss = np.subtract(input, target, out=np.empty_like(input))
+    np.square(loss, out=loss)
+    return _reduce(loss, reduction)
+
+
+def mse_loss_backward_vectorized(
+    grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
+) -> FloatArray:
+    """``2 g (x − y)``."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    grad_input = np.subtract(input, target, out=np.empty_like(input))
+    grad_input *= 2 * _upstream(grad_output, input.size, reduction)
+    return grad_input
+
+
+def binary_cross_entropy_vectorized(
+    input: FloatArray, target: FloatArray, reduction: str = "mean"
+) -> FloatArray:
+    """``reduce(−[y max(log p, −100) + (1 − y) max(log(1 − p), −100)])``."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    _check_probabilities(input)
+    with np.errstate(divide="ignore"):  # log(0) = −inf, clamped just below
+        log_p = np.log(input, out=np.empty_like(input))
+        log_q = np.negative(input, out=np.empty_like(input))
+        np.log1p(log_q, out=log_q)
+    np.maximum(log_p, LOG_CLAMP, out=log_p)
+    np.maximum(log_q, LOG_CLAMP, out=log_q)
+    # −[y log p + (1 − y) log q] = y (log q − log p) − log q
+    np.subtract(log_q, log_p, out=log_p)
+    log_p *= target
+    log_p -= log_q
+    return _reduce(log_p, reduction)
+
+
+def binary_cross_entropy_backward_vectorized(
+    grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
+) -> FloatArray:
+    """``g (p − y) / max(p (1 − p), ε)``."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    _check_probabilities(input)
+    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    spread = np.subtract(1.0, input, out=np.empty_like(input))
+    spread *= input
+    np.maximum(spread, input.dtype.type(BCE_EPSILON), out=spread)
+    grad_input = np.subtract(input, target, out=np.empty_like(input))
+    grad_input /= spread
+    grad_input *= _upstream(grad_output, input.size, reduction)
+    return grad_input
+
+
+def binary_cross_entropy_with_logits_vectorized(
+    input: FloatArray, target: FloatArray, reduction: str = "mean"
+) -> FloatArray:
+    """``reduce(max(z, 0) − z y + log1p(e^{−|z|}))``."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    # ``out=`` keeps 0-d inputs as arrays: a plain ufunc call would return a scalar.
+    softplus = np.abs(input, out=np.empty_like(input))
+    np.negative(softplus, out=softplus)
+    np.exp(softplus, out=softplus)
+    np.log1p(softplus, out=softplus)
+    loss = np.maximum(input, 0.0, out=np.empty_like(input))
+    loss += softplus
+    softplus = np.multiply(input, target, out=softplus)
+    loss -= softplus
+    return _reduce(loss, reduction)
+
+
+def binary_cross_entropy_with_logits_backward_vectorized(
+    grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
+) -> FloatArray:
+    """``g (σ(z) − y)``."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    # σ(z) through e^{−|z|} ∈ (0, 1]: 1/(1 + e) for z ≥ 0, e/(1 + e) for z < 0.
+    e = np.abs(input, out=np.empty_like(input))
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    denominator = np.add(e, 1.0, out=np.empty_like(e))
+    np.copyto(e, 1.0, where=input >= 0)
+    e /= denominator
+    e -= target
+    e *= _upstream(grad_output, input.size, reduction)
+    return e
+
+
+def cross_entropy_vectorized(
+    input: FloatArray, target: NDArray[Any], reduction: str = "mean"
+) -> FloatArray:
+    """``reduce(−Σ_c y_c log_softmax(x)_c)``; for indices, ``logsumexp(x_n) − x_n[t_n]``."""
+    input, target, is_indices = _check_cross_entropy(input, target)
+    reduction = check_reduction(reduction)
+    shifted = input - input.max(axis=1, keepdims=True)
+    log_total = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    shifted -= log_total  # log_softmax
+    if is_indices:
+        loss = -shifted[np.arange(input.shape[0]), target]
+    else:
+        shifted *= target
+        loss = -shifted.sum(axis=1)
+    return _reduce(loss, reduction)
+
+
+def cross_entropy_backward_vectorized(
+    grad_output: FloatArray, input: FloatArray, target: NDArray[Any], reduction: str = "mean"
+) -> FloatArray:
+    """``g_n (softmax(x_n) Σ_k y_nk − y_n)``."""
+    input, target, is_indices = _check_cross_entropy(input, target)
+    reduction = check_reduction(reduction)
+    batch = input.shape[0]
+    grad_output = _check_grad_output(grad_output, input, (batch,), reduction)
+    probs: FloatArray = input - input.max(axis=1, keepdims=True)
+    np.exp(probs, out=probs)
+    probs /= probs.sum(axis=1, keepdims=True)
+    if is_indices:
+        probs[np.arange(batch), target] -= 1.0
+    else:
+        probs *= target.sum(axis=1, keepdims=True)
+        probs -= target
+    upstream = _upstream(grad_output, batch, reduction)
+    probs *= upstream[:, None] if reduction == "none" else upstream
+    return probs

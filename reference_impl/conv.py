@@ -54,8 +54,8 @@ whose taps are ``s`` apart: ``∂L/∂w = x̄ ⋆ dilate_s(δ)``, evaluated only
 the offsets ``(a·d_h, e·d_w)``. ``dilate_s`` inserts ``s − 1`` zeros between
 neighbours, so ``dilate_s(δ)`` has ``(H_out − 1)·s_h + 1`` rows.
 
-Input. An input element ``x̄[n, C, r, q]`` (``C`` in group ``g``) feeds every
-output ``z[n, o, i, j]`` of group ``g`` with ``i·s_h + a·d_h = r`` and
+Input. An input element ``x̄[n, C, r, q]`` of channel ``C = g·C_g + c`` feeds
+every output ``z[n, o, i, j]`` of group ``g`` with ``i·s_h + a·d_h = r`` and
 ``j·s_w + e·d_w = q`` for some tap ``(a, e)``, with weight ``w[o, c, a, e]``::
 
     ∂L/∂x̄[n, C, r, q] = Σ_{o in group g} Σ_{(a, i): i·s_h + a·d_h = r}

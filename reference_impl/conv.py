@@ -318,11 +318,9 @@ def conv2d_loop(
                     for c in range(geo.c_in_group):
                         for a in range(geo.kh):
                             for e in range(geo.kw):
-                                total += float(
-                                    x_bar[
-                                        n, first_channel + c, i * s_h + a * d_h, j * s_w + e * d_w
-                                    ]
-                                ) * float(weight[o, c, a, e])
+                                row, col = i * s_h + a * d_h, j * s_w + e * d_w
+                                x_value = float(x_bar[n, first_channel + c, row, col])
+                                total += x_value * float(weight[o, c, a, e])
                     z[n, o, i, j] = total
     return z
 
@@ -378,11 +376,9 @@ def conv2d_backward_loop(
                     for n in range(geo.n):
                         for i in range(geo.h_out):
                             for j in range(geo.w_out):
-                                total += float(grad_output[n, o, i, j]) * float(
-                                    x_bar[
-                                        n, first_channel + c, i * s_h + a * d_h, j * s_w + e * d_w
-                                    ]
-                                )
+                                row, col = i * s_h + a * d_h, j * s_w + e * d_w
+                                x_value = float(x_bar[n, first_channel + c, row, col])
+                                total += float(grad_output[n, o, i, j]) * x_value
                     grad_weight[o, c, a, e] = total
 
     grad_input = np.zeros_like(x)

@@ -506,11 +506,13 @@ def conv2d_backward_vectorized(
       right, any rows and columns the forward windows never reached), correlate
       it with dilation ``d`` against the kernel rotated by 180° with its channel
       axes swapped, then crop the forward padding. This routine evaluates the
-      same sum in its scattered (col2im) form, which avoids multiplying the
-      inserted zeros: ``D[n]_g = W_mat_gᵀ @ Δ[n]_g`` holds, in row ``(c, a, e)``
-      and column ``(i, j)``, the term ``Σ_o w[o, c, a, e] · δ[n, o, i, j]`` destined
-      for ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``, and each of the ``kh·kw``
-      taps adds its slice of ``D`` into a stride-``s`` view of ``∂L/∂x̄``.
+      same sum in its scattered (col2im) form, which never multiplies the
+      inserted zeros: for each tap ``(a, e)``, the product
+      ``w[:, :, a, e]_gᵀ @ Δ[n]_g`` holds, in row ``c`` and column ``(i, j)``,
+      the term ``Σ_o w[o, c, a, e] · δ[n, o, i, j]`` destined for
+      ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``; it is added into the stride-``s``
+      view of ``∂L/∂x̄`` that starts at ``(a·d_h, e·d_w)``. One tap at a time
+      keeps the intermediate ``kh·kw`` times smaller than the patch tensor.
 
       Equivalence: the full correlation computes, at padded row ``r``,
       ``Σ_a dilate_s(δ)[r − a·d_h] · w[a]``; after the substitution
@@ -539,23 +541,26 @@ def conv2d_backward_vectorized(
     grad_weight = np.ascontiguousarray(grad_weight_t.T).reshape(weight.shape)
     del cols, col_blocks
 
-    w_blocks = _blocks(weight.reshape(geo.c_out, -1), geo.groups, axis=0)
-    d_cols = _join(
-        [np.matmul(w_g.T, d_g) for w_g, d_g in zip(w_blocks, delta_blocks, strict=True)], 1
-    ).reshape(geo.n, geo.c_in, geo.kh, geo.kw, geo.h_out, geo.w_out)
-    (s_h, s_w), (d_h, d_w) = geo.stride, geo.dilation
+    # w_taps[a, e] is w[:, :, a, e]ᵀ, of shape (C_g, C_out); its group blocks are columns.
+    w_taps = weight.transpose(2, 3, 1, 0)
     if geo.kh == geo.kw == 1 and geo.stride == (1, 1) and geo.pad == (0, 0, 0, 0):
-        # A single tap covering every input position: the scatter is the identity.
-        return d_cols.reshape(x.shape), grad_weight, grad_bias
+        # One tap that lands on every input position: no scatter needed.
+        w_blocks = _blocks(w_taps[0, 0], geo.groups, axis=1)
+        products = [np.matmul(w_g, d_g) for w_g, d_g in zip(w_blocks, delta_blocks, strict=True)]
+        return _join(products, 1).reshape(x.shape), grad_weight, grad_bias
     grad_x_bar = np.zeros((geo.n, geo.c_in, geo.h_pad, geo.w_pad), dtype=x.dtype)
+    (s_h, s_w), (d_h, d_w) = geo.stride, geo.dilation
     row_span, col_span = (geo.h_out - 1) * s_h + 1, (geo.w_out - 1) * s_w + 1
+    c_g = geo.c_in_group
     for a in range(geo.kh):
         for e in range(geo.kw):
             target = grad_x_bar[
                 :, :, a * d_h : a * d_h + row_span : s_h, e * d_w : e * d_w + col_span : s_w
             ]
-            target += d_cols[:, :, a, e]
-    del d_cols
+            w_blocks = _blocks(w_taps[a, e], geo.groups, axis=1)
+            for g, (w_g, d_g) in enumerate(zip(w_blocks, delta_blocks, strict=True)):
+                product = np.matmul(w_g, d_g).reshape(geo.n, c_g, geo.h_out, geo.w_out)
+                target[:, g * c_g : (g + 1) * c_g] += product
     top, _, left, _ = geo.pad
     if geo.pad == (0, 0, 0, 0):
         return grad_x_bar, grad_weight, grad_bias

@@ -17,6 +17,10 @@ from reference_impl.activations import (
     tanh_backward_vectorized as tanh_backward,
     tanh_vectorized as tanh,
 )
+from reference_impl.conv import (
+    conv2d_backward_vectorized as conv2d_backward,
+    conv2d_vectorized as conv2d,
+)
 from reference_impl.dense import (
     linear_backward_vectorized as linear_backward,
     linear_vectorized as linear,
@@ -34,12 +38,22 @@ from reference_impl.losses import (
     mse_loss_vectorized as mse_loss,
 )
 from reference_impl.optim import sgd_step_vectorized as sgd_step
+from reference_impl.pooling import (
+    avg_pool2d_backward_vectorized as avg_pool2d_backward,
+    avg_pool2d_vectorized as avg_pool2d,
+    max_pool2d_backward_vectorized as max_pool2d_backward,
+    max_pool2d_vectorized as max_pool2d,
+)
 
 __all__ = [
+    "avg_pool2d",
+    "avg_pool2d_backward",
     "binary_cross_entropy",
     "binary_cross_entropy_backward",
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_backward",
+    "conv2d",
+    "conv2d_backward",
     "cross_entropy",
     "cross_entropy_backward",
     "l1_loss",
@@ -48,6 +62,8 @@ __all__ = [
     "linear_backward",
     "log_softmax",
     "log_softmax_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
     "mse_loss",
     "mse_loss_backward",
     "relu",

@@ -1,0 +1,269 @@
+"""Drawn networks for the composite tests: architecture, weights, data and their tolerance.
+
+A :class:`NetCase` is a :class:`reference_impl.networks.Sequential` with
+weights set from the dyadic grid, a loss, an input and a target. The checks
+compare its loss, input gradient and every parameter gradient with autograd on
+the torch twin (``network_oracles.torch_gradients``) through the suite's one
+comparison helper.
+
+Tolerance of a network
+    Each layer is one of the formulas of the registry, so its rounding is
+    bounded by ``tolerances.bound(dtype, K_layer)``, with ``K_layer`` its own
+    longest reduction, forward or backward (``in + out + batch`` for a linear
+    layer: the forward sums over ``in``, ``∂L/∂x`` over ``out``, ``∂L/∂W`` over
+    the batch). A relative error made by one layer passes through the later
+    ones multiplied by their (small, bounded) Jacobians, and to first order the
+    relative errors of a chain add up. The network's reduction length is
+    therefore the sum of its layers' lengths and the loss's (``network_length``).
+
+    Values are kept at most 1 in magnitude (multiples of 1/16 in [−1, 1]) and
+    widths small, so the activations, hence the Jacobians, stay of order one.
+
+    ``Sigmoid`` followed by ``BCELoss`` evaluates ``log(1 − σ(z))`` through the
+    rounded ``σ(z)``: an error of one unit in σ becomes a relative error
+    ``u / (1 − σ)`` in ``1 − σ``, and the same near ``σ = 0``. The condition
+    number ``κ = max(1/σ, 1/(1 − σ))`` over the outputs is added to the
+    reduction length, and the output layer of such a network is drawn with
+    weights at most 1/4 in magnitude so that σ never saturates (κ stays below
+    a hundred).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from oracle_tests import report, strategies
+from oracle_tests.comparison import assert_close
+from oracle_tests.network_oracles import torch_gradients
+from reference_impl import networks, vectorized
+
+#: grid values in [−1, 1], with exact zeros favoured (the ReLU kink)
+SMALL = st.one_of(
+    st.just(0.0),
+    st.integers(-strategies.GRID_STEP, strategies.GRID_STEP).map(
+        lambda k: k / strategies.GRID_STEP
+    ),
+)
+#: grid values in [−1/4, 1/4], for an output layer feeding Sigmoid + BCELoss
+TINY = st.integers(-strategies.GRID_STEP // 4, strategies.GRID_STEP // 4).map(
+    lambda k: k / strategies.GRID_STEP
+)
+#: BCE targets: the labels 0 and 1 and probabilities between
+BCE_TARGETS = st.sampled_from([0.0, 0.25, 0.5, 0.75, 1.0])
+
+
+@dataclass
+class NetCase:
+    model: networks.Sequential
+    loss: networks.Loss
+    x: np.ndarray[Any, Any]
+    target: np.ndarray[Any, Any]
+    corners: set[str] = field(default_factory=set)
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        dtype: np.dtype[Any] = self.x.dtype
+        return dtype
+
+    def describe(self) -> str:
+        layers = ", ".join(repr(layer) for layer in self.model)
+        return (
+            f"[{layers}] + {self.loss!r}, x: {self.dtype.name}{list(self.x.shape)}, "
+            f"target: {self.target.dtype.name}{list(self.target.shape)}"
+        )
+
+
+def set_weights(
+    draw: st.DrawFn,
+    model: networks.Sequential,
+    dtype: np.dtype[Any],
+    elements: dict[int, st.SearchStrategy[float]] | None = None,
+) -> None:
+    """Replace every parameter by grid values (``elements[i]`` for layer ``i`` if given)."""
+    state = {}
+    for key, value in model.state_dict().items():
+        index = int(key.split(".")[0])
+        values = (elements or {}).get(index, SMALL)
+        state[key] = draw(strategies.arrays(dtype, value.shape, values), label=key)
+    model.load_state_dict(state)
+
+
+def layer_length(
+    layer: networks.Layer, input_shape: tuple[int, ...], output_shape: tuple[int, ...]
+) -> int:
+    """The longest reduction of one layer, forward or backward."""
+    batch = input_shape[0]
+    if isinstance(layer, networks.Linear):
+        return layer.in_features + layer.out_features + batch
+    if isinstance(layer, networks.Conv2d):
+        taps = layer.kernel_size[0] * layer.kernel_size[1]
+        positions = batch * output_shape[2] * output_shape[3]
+        return (layer.in_channels // layer.groups + layer.out_channels) * taps + positions
+    if isinstance(layer, (networks.MaxPool2d, networks.AvgPool2d)):
+        kernel = layer.kernel_size
+        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+        return kh * kw
+    return 1
+
+
+def network_length(case: NetCase) -> int:
+    """The reduction length sizing the network's tolerance (module docstring)."""
+    length = 0
+    value = case.x
+    for layer in case.model:
+        output = layer.forward(value, vectorized)
+        length += layer_length(layer, value.shape, output.shape)
+        value = output
+    length += case.target.size if case.target.dtype.kind == "f" else case.target.shape[0]
+    if isinstance(case.loss, networks.BCELoss):
+        closest = float(np.min(np.minimum(value, 1.0 - value)))
+        length += math.ceil(1.0 / closest) if closest > 0 else 10**9
+    return int(length)
+
+
+def check_against_torch(
+    case: NetCase, label: str, namespace: str = "vectorized", claimed: frozenset[str] = frozenset()
+) -> None:
+    """Loss, ``∂L/∂x`` and every parameter gradient of ``namespace`` agree with autograd."""
+    dtype = case.dtype
+    length = network_length(case)
+    context = f"\n  network: {case.describe()}"
+    value, grad_x, grads = networks.loss_and_gradients(
+        case.model, case.loss, case.x, case.target, namespace
+    )
+    expected_value, expected_grad_x, expected_grads = torch_gradients(
+        case.model, case.loss, case.x, case.target
+    )
+    assert sorted(grads) == sorted(expected_grads), (
+        f"{label}: parameter gradients {sorted(grads)} but torch has {sorted(expected_grads)}"
+    )
+    compared = [
+        ("loss", np.asarray(value), np.asarray(expected_value)),
+        ("grad_x", grad_x, expected_grad_x),
+    ] + [(f"grad {key}", grads[key], expected_grads[key]) for key in expected_grads]
+    for quantity, actual, expected in compared:
+        if quantity != "loss":
+            assert actual.dtype == dtype, f"{label}: {quantity} has dtype {actual.dtype}"
+        assert_close(
+            actual,
+            expected,
+            quantity=quantity,
+            actual_name=namespace,
+            expected_name="torch.autograd",
+            formula=label,
+            dtype=dtype,
+            reduction_length=length,
+            context=context,
+        )
+    corners = set(case.corners)
+    if dtype == np.float32:
+        corners.add("float32")
+    report.record_example(label, f"{namespace} = torch", frozenset(corners), claimed)
+
+
+# ------------------------------------------------------------------------ strategies
+
+
+@st.composite
+def mlp_cases(
+    draw: st.DrawFn,
+    dtype: np.dtype[Any],
+    max_batch: int = 4,
+    max_in: int = 3,
+    max_hidden: int = 4,
+    max_out: int = 2,
+) -> NetCase:
+    """Seed 003's perceptron: Linear → ReLU → Linear → Sigmoid, with BCELoss."""
+    batch = draw(st.integers(1, max_batch), label="batch")
+    n_in = draw(st.integers(1, max_in), label="in_features")
+    hidden = draw(st.integers(1, max_hidden), label="hidden")
+    n_out = draw(st.integers(1, max_out), label="out_features")
+    model = networks.Sequential(
+        networks.Linear(n_in, hidden, dtype=dtype),
+        networks.ReLU(),
+        networks.Linear(hidden, n_out, dtype=dtype),
+        networks.Sigmoid(),
+    )
+    set_weights(draw, model, dtype, {2: TINY})
+    x = draw(strategies.arrays(dtype, (batch, n_in), SMALL), label="x")
+    target = draw(strategies.arrays(dtype, (batch, n_out), BCE_TARGETS), label="target")
+    case = NetCase(model, networks.BCELoss(), x, target)
+    z1 = x @ model[0].parameters()["weight"].T + model[0].parameters()["bias"]
+    if batch == 1:
+        case.corners.add("batch of one")
+    if np.any(z1 < 0):
+        case.corners.add("dead ReLU unit")
+    if np.any(z1 == 0):
+        case.corners.add("ReLU input exactly 0")
+    return case
+
+
+ACTIVATIONS: dict[str, type[networks.Layer]] = {
+    "relu": networks.ReLU,
+    "sigmoid": networks.Sigmoid,
+    "tanh": networks.Tanh,
+}
+
+
+@st.composite
+def dense_cases(draw: st.DrawFn, dtype: np.dtype[Any], max_batch: int = 4) -> NetCase:
+    """1 to 3 linear layers, activations between, an optional Flatten first, any loss head."""
+    batch = draw(st.integers(1, max_batch), label="batch")
+    widths = draw(st.lists(st.integers(1, 4), min_size=2, max_size=4), label="widths")
+    head = draw(st.sampled_from(["mse", "bce", "bce_logits", "ce_index", "ce_prob"]), label="head")
+    flatten = draw(st.booleans(), label="flatten input")
+    layers: list[networks.Layer] = []
+    corners = {f"{len(widths) - 1} linear layers", f"head {head}"}
+    if flatten:
+        layers.append(networks.Flatten())
+        corners.add("flatten")
+    for i in range(len(widths) - 1):
+        bias = draw(st.booleans(), label=f"bias {i}")
+        layers.append(networks.Linear(widths[i], widths[i + 1], bias=bias, dtype=dtype))
+        corners.add("bias" if bias else "no bias")
+        if i < len(widths) - 2:
+            name = draw(st.sampled_from(sorted(ACTIVATIONS)), label=f"activation {i}")
+            layers.append(ACTIVATIONS[name]())
+            corners.add(name)
+    out = widths[-1]
+    loss: networks.Loss
+    elements: dict[int, st.SearchStrategy[float]] = {}
+    if head == "bce":
+        layers.append(networks.Sigmoid())
+        elements[len(layers) - 2] = TINY
+        loss = networks.BCELoss()
+    elif head == "bce_logits":
+        loss = networks.BCEWithLogitsLoss()
+    elif head == "mse":
+        loss = networks.MSELoss(reduction=draw(st.sampled_from(["mean", "sum"])))
+    else:
+        loss = networks.CrossEntropyLoss()
+    model = networks.Sequential(*layers)
+    set_weights(draw, model, dtype, elements)
+    if head == "bce":
+        # Keep every hidden activation small enough that the sigmoid cannot saturate.
+        for layer in model:
+            if isinstance(layer, networks.Linear) and layer is not model[-2]:
+                layer.set_parameter("weight", layer.weight / 4)
+    shape: tuple[int, ...] = (batch, widths[0])
+    if flatten:
+        first = widths[0]
+        shape = (batch, first, 1) if first % 2 else (batch, 2, first // 2)
+    x = draw(strategies.arrays(dtype, shape, SMALL), label="x")
+    target: np.ndarray[Any, Any]
+    if head in ("bce", "bce_logits"):
+        target = draw(strategies.arrays(dtype, (batch, out), BCE_TARGETS), label="target")
+    elif head == "mse":
+        target = draw(strategies.arrays(dtype, (batch, out), SMALL), label="target")
+    elif head == "ce_index":
+        target = draw(strategies.arrays(np.dtype(np.int64), (batch,), st.integers(0, out - 1)))
+    else:
+        target = draw(strategies.arrays(dtype, (batch, out), BCE_TARGETS), label="target")
+    if batch == 1:
+        corners.add("batch of one")
+    return NetCase(model, loss, x, target, corners)

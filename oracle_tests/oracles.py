@@ -66,6 +66,34 @@ def cross_entropy(input: torch.Tensor, target: torch.Tensor, reduction: str) -> 
     return F.cross_entropy(input, target, reduction=reduction)
 
 
+# -------------------------------------------------------------------------- pooling
+
+
+def max_pool2d(
+    x: torch.Tensor,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    ceil_mode: bool,
+) -> torch.Tensor:
+    return F.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
+
+
+def avg_pool2d(
+    x: torch.Tensor,
+    kernel_size: Any,
+    stride: Any,
+    padding: Any,
+    ceil_mode: bool,
+    count_include_pad: bool,
+    divisor_override: int | None,
+) -> torch.Tensor:
+    return F.avg_pool2d(
+        x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    )
+
+
 # ---------------------------------------------------------------------------- runner
 
 

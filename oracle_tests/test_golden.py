@@ -82,7 +82,7 @@ def test_seed_000_gradient_step(namespace: ModuleType, lr: float) -> None:
         new_w,
         [[0.2 + 17.5 * lr, 0.5 + 2.0 * lr]],
         f"w after one step, α={lr}",
-        "seed 000",
+        "seed 000 step",
         namespace,
     )
     after = float(namespace.l1_loss(namespace.linear(SEED_000_X, new_w), SEED_000_TARGET))

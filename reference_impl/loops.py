@@ -34,8 +34,16 @@ from reference_impl.losses import (
     mse_loss_loop as mse_loss,
 )
 from reference_impl.optim import sgd_step_loop as sgd_step
+from reference_impl.pooling import (
+    avg_pool2d_backward_loop as avg_pool2d_backward,
+    avg_pool2d_loop as avg_pool2d,
+    max_pool2d_backward_loop as max_pool2d_backward,
+    max_pool2d_loop as max_pool2d,
+)
 
 __all__ = [
+    "avg_pool2d",
+    "avg_pool2d_backward",
     "binary_cross_entropy",
     "binary_cross_entropy_backward",
     "binary_cross_entropy_with_logits",
@@ -48,6 +56,8 @@ __all__ = [
     "linear_backward",
     "log_softmax",
     "log_softmax_backward",
+    "max_pool2d",
+    "max_pool2d_backward",
     "mse_loss",
     "mse_loss_backward",
     "relu",

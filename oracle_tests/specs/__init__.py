@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from oracle_tests.registry import FormulaSpec
-from oracle_tests.specs import activations, dense, losses
+from oracle_tests.specs import activations, dense, losses, pooling
 
-FAMILIES = [dense, activations, losses]
+FAMILIES = [dense, activations, losses, pooling]
 
 SPECS: list[FormulaSpec] = [spec for family in FAMILIES for spec in family.SPECS]
 

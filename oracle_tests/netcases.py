@@ -267,3 +267,77 @@ def dense_cases(draw: st.DrawFn, dtype: np.dtype[Any], max_batch: int = 4) -> Ne
     if batch == 1:
         corners.add("batch of one")
     return NetCase(model, loss, x, target, corners)
+
+
+@st.composite
+def pool_layer(draw: st.DrawFn, size: tuple[int, int], kind: str) -> networks.Layer:
+    """A max or average pooling layer valid for an input of spatial ``size``."""
+    kh, kw = (draw(st.integers(1, min(3, n)), label="kernel") for n in size)
+    kernel = (kh, kw)
+    stride = draw(st.none() | st.tuples(st.integers(1, 3), st.integers(1, 3)), label="stride")
+    padding = (draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2)))
+    ceil_mode = draw(st.booleans(), label="ceil_mode")
+    if kind == "max":
+        return networks.MaxPool2d(kernel, stride, padding, ceil_mode=ceil_mode)
+    include = draw(st.booleans(), label="count_include_pad")
+    return networks.AvgPool2d(kernel, stride, padding, ceil_mode, count_include_pad=include)
+
+
+def pool_corners(layer: networks.Layer) -> set[str]:
+    corners = {"max pool" if isinstance(layer, networks.MaxPool2d) else "avg pool"}
+    assert isinstance(layer, (networks.MaxPool2d, networks.AvgPool2d))
+    kernel = layer.kernel_size
+    stride = kernel if layer.stride is None else layer.stride
+    if any(s < k for s, k in zip(stride, kernel, strict=True)):  # type: ignore[arg-type]
+        corners.add("overlapping windows")
+    if any(p > 0 for p in layer.padding):  # type: ignore[union-attr]
+        corners.add("padding")
+    if layer.ceil_mode:
+        corners.add("ceil_mode")
+    return corners
+
+
+@st.composite
+def pool_cases(draw: st.DrawFn, dtype: np.dtype[Any], max_batch: int = 3) -> NetCase:
+    """[activation] → MaxPool2d or AvgPool2d → Flatten → Linear, with a logits head.
+
+    Only ReLU may precede a max pool: it maps grid values to grid values, so
+    torch and the reference see the same numbers and pick the same arg-max.
+    After a rounded activation (σ, tanh) two nearly equal values could order
+    differently in the two and route the gradient to different positions.
+    """
+    batch = draw(st.integers(1, max_batch), label="batch")
+    channels = draw(st.integers(1, 2), label="channels")
+    size = (draw(st.integers(1, 5), label="height"), draw(st.integers(1, 5), label="width"))
+    kind = draw(st.sampled_from(["max", "avg"]), label="pooling")
+    layers: list[networks.Layer] = []
+    options = ["none", "relu"] if kind == "max" else ["none", *sorted(ACTIVATIONS)]
+    activation = draw(st.sampled_from(options), label="activation")
+    if activation != "none":
+        layers.append(ACTIVATIONS[activation]())
+    pool = draw(pool_layer(size, kind), label="pool")
+    layers.append(pool)
+    x = draw(strategies.arrays(dtype, (batch, channels, *size), SMALL), label="x")
+    pooled = pool.forward(x, vectorized)
+    out = draw(st.integers(1, 3), label="out_features")
+    layers += [networks.Flatten(), networks.Linear(pooled[0].size, out, dtype=dtype)]
+    head = draw(st.sampled_from(["mse", "bce_logits", "ce_index"]), label="head")
+    model = networks.Sequential(*layers)
+    set_weights(draw, model, dtype)
+    loss: networks.Loss
+    target: np.ndarray[Any, Any]
+    if head == "mse":
+        loss = networks.MSELoss()
+        target = draw(strategies.arrays(dtype, (batch, out), SMALL), label="target")
+    elif head == "bce_logits":
+        loss = networks.BCEWithLogitsLoss()
+        target = draw(strategies.arrays(dtype, (batch, out), BCE_TARGETS), label="target")
+    else:
+        loss = networks.CrossEntropyLoss()
+        target = draw(strategies.arrays(np.dtype(np.int64), (batch,), st.integers(0, out - 1)))
+    corners = pool_corners(pool) | {f"head {head}"}
+    if activation != "none":
+        corners.add(activation)
+    if batch == 1:
+        corners.add("batch of one")
+    return NetCase(model, loss, x, target, corners)

@@ -24,6 +24,7 @@ from oracle_tests.netcases import (
     dense_cases,
     mlp_cases,
     network_length,
+    pool_cases,
 )
 from reference_impl import loops, networks, vectorized
 
@@ -50,6 +51,17 @@ def test_mlp_gradients_match_torch(case: NetCase) -> None:
 def test_dense_networks_match_torch(case: NetCase) -> None:
     """Drawn dense architectures (1–3 layers, any activation and loss head)."""
     check_against_torch(case, "network: dense", claimed=DENSE_CORNERS)
+
+
+POOL_CORNERS = frozenset(
+    {"max pool", "avg pool", "overlapping windows", "padding", "ceil_mode", "float32"}
+)
+
+
+@given(any_dtype_case(pool_cases))
+def test_pooling_networks_match_torch(case: NetCase) -> None:
+    """Max or average pooling between an activation and a linear layer."""
+    check_against_torch(case, "network: pooling", claimed=POOL_CORNERS)
 
 
 @settings(max_examples=5)

@@ -274,7 +274,8 @@ def pool_layer(draw: st.DrawFn, size: tuple[int, int], kind: str) -> networks.La
     """A max or average pooling layer valid for an input of spatial ``size``."""
     kh, kw = (draw(st.integers(1, min(3, n)), label="kernel") for n in size)
     kernel = (kh, kw)
-    stride = draw(st.none() | st.tuples(st.integers(1, 3), st.integers(1, 3)), label="stride")
+    strides = st.tuples(st.integers(1, 3), st.integers(1, 3))
+    stride = draw(st.none() | st.just((1, 1)) | strides, label="stride")  # (1, 1): overlap
     padding = (draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2)))
     ceil_mode = draw(st.booleans(), label="ceil_mode")
     if kind == "max":

@@ -7,6 +7,7 @@ converts a case, runs the oracle and collects every input gradient.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,6 +65,29 @@ def binary_cross_entropy_with_logits(
 
 def cross_entropy(input: torch.Tensor, target: torch.Tensor, reduction: str) -> torch.Tensor:
     return F.cross_entropy(input, target, reduction=reduction)
+
+
+# ---------------------------------------------------------------------- convolution
+
+
+def conv2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    groups: int,
+) -> torch.Tensor:
+    """``F.conv2d``; a four-sided ``(top, bottom, left, right)`` padding goes through ``F.pad``."""
+    if isinstance(padding, tuple) and len(padding) == 4:
+        top, bottom, left, right = padding
+        x = F.pad(x, (left, right, top, bottom))
+        padding = 0
+    with warnings.catch_warnings():
+        # "same" with an even dilated kernel: torch warns that it pads a copy of the input.
+        warnings.simplefilter("ignore", UserWarning)
+        return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
 
 
 # -------------------------------------------------------------------------- pooling

@@ -17,6 +17,10 @@ from reference_impl.activations import (
     tanh_backward_vectorized as tanh_backward,
     tanh_vectorized as tanh,
 )
+from reference_impl.conv import (
+    conv2d_backward_vectorized as conv2d_backward,
+    conv2d_vectorized as conv2d,
+)
 from reference_impl.dense import (
     linear_backward_vectorized as linear_backward,
     linear_vectorized as linear,
@@ -48,6 +52,8 @@ __all__ = [
     "binary_cross_entropy_backward",
     "binary_cross_entropy_with_logits",
     "binary_cross_entropy_with_logits_backward",
+    "conv2d",
+    "conv2d_backward",
     "cross_entropy",
     "cross_entropy_backward",
     "l1_loss",

@@ -13,10 +13,10 @@ Add a wrong formula to the module of its family; list new modules in ``MODULES``
 
 from __future__ import annotations
 
-from oracle_tests.errata import activations, dense, losses, pooling
+from oracle_tests.errata import activations, conv, dense, losses, pooling
 from oracle_tests.errata.catalog import Erratum
 
-MODULES = [dense, activations, losses, pooling]
+MODULES = [dense, activations, losses, conv, pooling]
 
 ERRATA: list[Erratum] = [erratum for module in MODULES for erratum in module.ERRATA]
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from oracle_tests.registry import FormulaSpec
-from oracle_tests.specs import activations, dense, losses, pooling
+from oracle_tests.specs import activations, conv, dense, losses, pooling
 
-FAMILIES = [dense, activations, losses, pooling]
+FAMILIES = [dense, activations, losses, conv, pooling]
 
 SPECS: list[FormulaSpec] = [spec for family in FAMILIES for spec in family.SPECS]
 

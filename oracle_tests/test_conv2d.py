@@ -1,0 +1,367 @@
+"""What is specific to ``conv2d``, beyond the generic properties of every formula.
+
+* two stacked convolutions with a ReLU between them: ``∂L/∂x`` of the second
+  layer is the upstream gradient of the first, all six gradients against torch;
+* the textbook closed forms (the baseline of the errata in
+  ``oracle_tests/errata/conv.py``) against torch, so that each erratum is one
+  mistake away from a right formula;
+* the seeds' hand-written 3×3 input / 2×2 kernel gradients, entry by entry;
+* seed 004's padding convention (the odd extra row and column on the top-left)
+  as an explicit four-sided padding, beside torch's ``"same"``;
+* every kind of bad argument, rejected with an error naming the argument.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, strategies as st
+
+from oracle_tests import checks, report
+from oracle_tests.comparison import assert_close
+from oracle_tests.errata.conv import closed_form_backward
+from oracle_tests.specs import spec_named
+from oracle_tests.strategies import arrays, grad_seeds, upstream_gradient
+from reference_impl import loops, vectorized
+
+NAMESPACES = {"loops": loops, "vectorized": vectorized}
+SPEC = spec_named("conv2d")
+
+
+def _torch_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: Any, **params: Any) -> Any:
+    padding = params.pop("padding", 0)
+    if isinstance(padding, tuple) and len(padding) == 4:
+        top, bottom, left, right = padding
+        x = F.pad(x, (left, right, top, bottom))
+        padding = 0
+    return F.conv2d(x, weight, bias, padding=padding, **params)
+
+
+def _tensor(array: np.ndarray[Any, Any] | None) -> Any:
+    if array is None:
+        return None
+    return torch.from_numpy(array.copy()).requires_grad_(True)
+
+
+# ------------------------------------------------------------------ stacked layers
+
+
+@st.composite
+def _layer(draw: st.DrawFn, size: tuple[int, int]) -> dict[str, Any]:
+    """Hyper-parameters of one convolution valid on an input of ``size``."""
+    kernel = (draw(st.integers(1, min(3, size[0]))), draw(st.integers(1, min(3, size[1]))))
+    stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = draw(st.sampled_from([0, 1, (1, 0), (0, 1, 1, 0), "valid"]))
+    return {"kernel": kernel, "stride": stride, "padding": padding}
+
+
+def _out(size: int, kernel: int, stride: int, before: int, after: int) -> int:
+    return (size + before + after - kernel) // stride + 1
+
+
+def _sides(padding: Any) -> tuple[int, int, int, int]:
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if isinstance(padding, int):
+        return (padding,) * 4
+    if len(padding) == 2:
+        return (padding[0], padding[0], padding[1], padding[1])
+    return tuple(padding)
+
+
+@given(data=st.data())
+def test_stacked_convolutions(data: st.DataObject) -> None:
+    """conv → ReLU → conv: the second layer's ``grad_input`` drives the first layer's gradients.
+
+    Both namespaces run every example, each against torch's autograd of the composition.
+    """
+    dtype: np.dtype[Any] = data.draw(
+        st.sampled_from([np.dtype(np.float64), np.dtype(np.float32)]), label="dtype"
+    )
+    n = data.draw(st.integers(1, 2), label="N")
+    channels = [data.draw(st.integers(1, 2), label=f"C{i}") for i in range(3)]
+    size = (data.draw(st.integers(3, 6), label="H"), data.draw(st.integers(3, 6), label="W"))
+    first = data.draw(_layer(size), label="layer 1")
+    top, bottom, left, right = _sides(first["padding"])
+    (kh, kw), (sh, sw) = first["kernel"], first["stride"]
+    hidden = (_out(size[0], kh, sh, top, bottom), _out(size[1], kw, sw, left, right))
+    second = data.draw(_layer(hidden), label="layer 2")
+
+    x = data.draw(arrays(dtype, (n, channels[0], *size)), label="x")
+    w1 = data.draw(arrays(dtype, (channels[1], channels[0], *first["kernel"])), label="w1")
+    b1 = data.draw(arrays(dtype, (channels[1],)), label="b1")
+    w2 = data.draw(arrays(dtype, (channels[2], channels[1], *second["kernel"])), label="w2")
+    b2 = data.draw(st.none() | arrays(dtype, (channels[2],)), label="b2")
+    params1 = {"stride": first["stride"], "padding": first["padding"]}
+    params2 = {"stride": second["stride"], "padding": second["padding"]}
+
+    grad_seed = data.draw(grad_seeds(), label="grad seed")
+    tx, tw1, tb1, tw2, tb2 = (_tensor(v) for v in (x, w1, b1, w2, b2))
+    tz1 = _torch_conv2d(tx, tw1, tb1, **params1)
+    tz2 = _torch_conv2d(torch.relu(tz1), tw2, tb2, **params2)
+    grad_z2 = upstream_gradient(tuple(tz2.shape), dtype, grad_seed)
+    tz2.backward(torch.from_numpy(grad_z2.copy()))
+    expected = {
+        "output": tz2,
+        "grad_x": tx.grad,
+        "grad_w1": tw1.grad,
+        "grad_b1": tb1.grad,
+        "grad_w2": tw2.grad,
+        "grad_b2": None if tb2 is None else tb2.grad,
+    }
+    # One element of z2 sums C1·kh2·kw2 first-layer outputs of C0·kh1·kw1 products each;
+    # a weight gradient sums over N and every output position.
+    length = max(
+        channels[1] * int(np.prod(second["kernel"])) * channels[0] * int(np.prod(first["kernel"])),
+        n * int(np.prod(size)) * channels[2] * int(np.prod(second["kernel"])),
+    )
+    for name, ns in NAMESPACES.items():
+        z1 = ns.conv2d(x, w1, b1, **params1)
+        a1 = ns.relu(z1)
+        z2 = ns.conv2d(a1, w2, b2, **params2)
+        grad_a1, grad_w2, grad_b2 = ns.conv2d_backward(grad_z2, a1, w2, b2, **params2)
+        grad_z1 = ns.relu_backward(grad_a1, z1)
+        grad_x, grad_w1, grad_b1 = ns.conv2d_backward(grad_z1, x, w1, b1, **params1)
+        ours = {
+            "output": z2,
+            "grad_x": grad_x,
+            "grad_w1": grad_w1,
+            "grad_b1": grad_b1,
+            "grad_w2": grad_w2,
+            "grad_b2": grad_b2,
+        }
+        for quantity, value in ours.items():
+            theirs = expected[quantity]
+            assert_close(
+                value,
+                None if theirs is None else theirs.detach().numpy(),
+                quantity=f"stacked {quantity}",
+                actual_name=name,
+                expected_name="torch",
+                formula="conv2d",
+                dtype=dtype,
+                reduction_length=length,
+                context=f"\n  layer 1: {params1}, layer 2: {params2}",
+            )
+    report.record_example("conv2d", "stacked layers", frozenset(), frozenset())
+
+
+# ------------------------------------------------------------- closed forms
+
+
+@given(data=st.data())
+def test_closed_forms_agree_with_torch(data: st.DataObject) -> None:
+    """``dW = x̄ ⋆ dilate(δ)`` and ``dX = crop(pad(dilate(δ)) ⋆ rot180(w)ᵀ)`` are right.
+
+    These whole-correlation forms are the baseline every conv erratum departs from.
+    """
+    case = data.draw(checks.any_case(SPEC), label="case")
+    output = SPEC.forward("vectorized")(**case.args)
+    grad_output = checks.grad_output_for(output, case)
+    closed = checks.Result(output, closed_form_backward(grad_output, **case.args))
+    expected = checks.torch_result(SPEC, case, grad_output)
+    checks.compare(SPEC, case, "closed forms", closed, "torch", expected)
+    report.record_example("conv2d", "closed forms = torch", case.corners, SPEC.corners)
+
+
+# --------------------------------------------------------- the seeds' examples
+
+
+def _symbols(dtype: Any = np.float64) -> tuple[Any, Any, Any]:
+    """A 3×3 input, 2×2 kernel and 2×2 upstream gradient with all-distinct entries."""
+    x = (np.arange(1, 10, dtype=dtype) / 16).reshape(1, 1, 3, 3)
+    k = np.array([[2.0, 3.0], [5.0, 7.0]], dtype=dtype).reshape(1, 1, 2, 2)
+    dz = np.array([[11.0, 13.0], [17.0, 19.0]], dtype=dtype).reshape(1, 1, 2, 2)
+    return x, k, dz
+
+
+def test_seed_worked_example_3x3_input_2x2_kernel(namespace: ModuleType) -> None:
+    """Seed 001's nine ``∂L/∂x`` equations, seed 002's four ``∂L/∂K`` equations and ``Z11``."""
+    ns = namespace
+    x, k, dz = _symbols()
+    X, K, D = x[0, 0], k[0, 0], dz[0, 0]
+    z = ns.conv2d(x, k)
+    assert (
+        z[0, 0, 0, 0]
+        == X[0, 0] * K[0, 0] + X[0, 1] * K[0, 1] + X[1, 0] * K[1, 0] + X[1, 1] * K[1, 1]
+    )
+    grad_x, grad_k, grad_b = ns.conv2d_backward(dz, x, k)
+    assert grad_b is None
+    expected_x = np.array(
+        [
+            [D[0, 0] * K[0, 0], D[0, 0] * K[0, 1] + D[0, 1] * K[0, 0], D[0, 1] * K[0, 1]],
+            [
+                D[0, 0] * K[1, 0] + D[1, 0] * K[0, 0],
+                D[0, 0] * K[1, 1] + D[0, 1] * K[1, 0] + D[1, 0] * K[0, 1] + D[1, 1] * K[0, 0],
+                D[0, 1] * K[1, 1] + D[1, 1] * K[0, 1],
+            ],
+            [D[1, 0] * K[1, 0], D[1, 0] * K[1, 1] + D[1, 1] * K[1, 0], D[1, 1] * K[1, 1]],
+        ]
+    )
+    np.testing.assert_array_equal(grad_x[0, 0], expected_x)
+    expected_k = np.array(
+        [
+            [
+                D[0, 0] * X[0, 0] + D[0, 1] * X[0, 1] + D[1, 0] * X[1, 0] + D[1, 1] * X[1, 1],
+                D[0, 0] * X[0, 1] + D[0, 1] * X[0, 2] + D[1, 0] * X[1, 1] + D[1, 1] * X[1, 2],
+            ],
+            [
+                D[0, 0] * X[1, 0] + D[0, 1] * X[1, 1] + D[1, 0] * X[2, 0] + D[1, 1] * X[2, 1],
+                D[0, 0] * X[1, 1] + D[0, 1] * X[1, 2] + D[1, 0] * X[2, 1] + D[1, 1] * X[2, 2],
+            ],
+        ]
+    )
+    np.testing.assert_array_equal(grad_k[0, 0], expected_k)
+
+
+def test_seed_002_input_gradient_slips_are_wrong(namespace: ModuleType) -> None:
+    """Seed 002's ``∂L/∂X23`` (K11 for K12) and ``∂L/∂X33`` (dZ21 for dZ22) differ from ours."""
+    x, k, dz = _symbols()
+    K, D = k[0, 0], dz[0, 0]
+    grad_x = namespace.conv2d_backward(dz, x, k)[0][0, 0]
+    assert grad_x[1, 2] == D[0, 1] * K[1, 1] + D[1, 1] * K[0, 1]
+    assert grad_x[1, 2] != D[0, 1] * K[1, 1] + D[1, 1] * K[0, 0]
+    assert grad_x[2, 2] == D[1, 1] * K[1, 1]
+    assert grad_x[2, 2] != D[1, 0] * K[1, 1]
+
+
+# ------------------------------------------------------- padding conventions
+
+
+def _seed_004_padding(size: int, kernel: int, stride: int, out: int) -> tuple[int, int]:
+    """Seed 004, eq. 7: total ``p = s(h_out − 1) + f − h_in``, the odd extra on the top/left."""
+    total = stride * (out - 1) + kernel - size
+    return (total + 1) // 2, total // 2
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "out"),
+    [(4, 2, 1, 4), (5, 2, 2, 3), (6, 3, 2, 3), (5, 4, 1, 5)],
+)
+def test_seed_004_top_left_padding(
+    namespace: ModuleType, size: int, kernel: int, stride: int, out: int
+) -> None:
+    """Seed 004 pads an odd total with the extra row/column on the top-left: pass it four-sided."""
+    ns = namespace
+    top, bottom = _seed_004_padding(size, kernel, stride, out)
+    assert top == bottom + 1  # every case here has an odd total
+    padding = (top, bottom, top, bottom)
+    rng = np.random.default_rng(size * 100 + kernel * 10 + stride)
+    x = rng.integers(-64, 65, (2, 2, size, size)) / 16
+    w = rng.integers(-64, 65, (3, 2, kernel, kernel)) / 16
+    b = rng.integers(-64, 65, (3,)) / 16
+    z = ns.conv2d(x, w, b, stride=stride, padding=padding)
+    assert z.shape == (2, 3, out, out)
+    grad_z = upstream_gradient(z.shape, z.dtype, 7)
+    grads = ns.conv2d_backward(grad_z, x, w, b, stride=stride, padding=padding)
+
+    tx, tw, tb = _tensor(x), _tensor(w), _tensor(b)
+    tz = _torch_conv2d(tx, tw, tb, stride=stride, padding=padding)
+    tz.backward(torch.from_numpy(grad_z))
+    np.testing.assert_allclose(z, tz.detach().numpy(), rtol=1e-12, atol=1e-12)
+    for ours, theirs in zip(grads, (tx.grad, tw.grad, tb.grad), strict=True):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-12, atol=1e-12)
+
+    if stride == 1:
+        # torch's "same" puts the extra on the bottom/right: a different, shifted result.
+        same = ns.conv2d(x, w, b, padding="same")
+        swapped = ns.conv2d(x, w, b, padding=(bottom, top, bottom, top))
+        np.testing.assert_array_equal(same, swapped)
+        expected = F.conv2d(
+            torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), padding="same"
+        )
+        np.testing.assert_allclose(same, expected.numpy(), rtol=1e-12, atol=1e-12)
+        assert not np.array_equal(same, z)
+
+
+# --------------------------------------------------------------- bad arguments
+
+
+def _good() -> dict[str, Any]:
+    rng = np.random.default_rng(0)
+    return {
+        "x": rng.standard_normal((2, 4, 6, 5)),
+        "weight": rng.standard_normal((6, 2, 3, 2)),
+        "bias": rng.standard_normal(6),
+        "stride": 1,
+        "padding": 0,
+        "dilation": 1,
+        "groups": 2,
+    }
+
+
+BAD_ARGUMENTS: list[tuple[str, dict[str, Any], type[Exception], str]] = [
+    ("channels", {"weight": np.ones((6, 3, 3, 2))}, ValueError, "weight expects 6 input channels"),
+    ("groups not dividing C_in", {"groups": 3}, ValueError, "groups=3 must divide"),
+    ("groups not dividing C_out", {"groups": 4}, ValueError, "groups=4 must divide"),
+    ("groups zero", {"groups": 0}, ValueError, "groups must be at least 1"),
+    ("groups not an int", {"groups": 2.0}, TypeError, "groups must be an int"),
+    ("kernel too tall", {"weight": np.ones((6, 2, 7, 2))}, ValueError, "dilated kernel of weight"),
+    ("dilated kernel too wide", {"dilation": (1, 5)}, ValueError, "dilated kernel of weight"),
+    ("stride zero", {"stride": 0}, ValueError, "stride must be at least 1"),
+    ("stride pair with zero", {"stride": (1, 0)}, ValueError, "stride must be at least 1"),
+    ("stride not int", {"stride": 1.5}, TypeError, "stride must be an int"),
+    ("dilation zero", {"dilation": (0, 1)}, ValueError, "dilation must be at least 1"),
+    ("negative padding", {"padding": -1}, ValueError, "padding must be non-negative"),
+    ("negative side", {"padding": (0, 1, -1, 0)}, ValueError, "padding must be non-negative"),
+    ("padding of three", {"padding": (1, 1, 1)}, ValueError, r"padding must be an int, \(pad_h"),
+    ("padding not int", {"padding": 0.5}, TypeError, "padding must be an int"),
+    ("same with stride", {"padding": "same", "stride": (1, 2)}, ValueError, "padding='same'"),
+    ("unknown padding string", {"padding": "full"}, ValueError, "padding must be 'valid' or"),
+    ("x rank", {"x": np.ones((4, 6, 5))}, ValueError, "x must have 4 dimensions"),
+    ("weight rank", {"weight": np.ones((6, 2, 3))}, ValueError, "weight must have 4 dimensions"),
+    ("bias rank", {"bias": np.ones((6, 1))}, ValueError, "bias must have 1 dimensions"),
+    ("bias length", {"bias": np.ones(5)}, ValueError, r"bias must have shape \(6,\)"),
+    ("mixed dtypes", {"weight": np.ones((6, 2, 3, 2), np.float32)}, TypeError, "weight: float32"),
+    ("integer bias", {"bias": np.ones(6, np.int64)}, TypeError, "bias must have dtype"),
+    ("integer x", {"x": np.ones((2, 4, 6, 5), np.int64)}, TypeError, "x must have dtype"),
+    (
+        "list weight",
+        {"weight": np.ones((6, 2, 3, 2)).tolist()},
+        TypeError,
+        r"weight must be a numpy",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "match"),
+    [pytest.param(c, e, m, id=i) for i, c, e, m in BAD_ARGUMENTS],
+)
+def test_bad_arguments(
+    namespace: ModuleType, changes: dict[str, Any], error: type[Exception], match: str
+) -> None:
+    ns = namespace
+    good = _good()
+    grad_output = np.ones_like(ns.conv2d(**good))
+    bad = {**good, **changes}
+    with pytest.raises(error, match=match):
+        ns.conv2d(**bad)
+    with pytest.raises(error, match=match):
+        ns.conv2d_backward(grad_output, **bad)
+
+
+@pytest.mark.parametrize(
+    ("grad_output", "error", "match"),
+    [
+        pytest.param(np.ones((2, 6, 4, 5)), ValueError, "grad_output", id="shape"),
+        pytest.param(np.ones((2, 6, 4)), ValueError, "grad_output", id="rank"),
+        pytest.param(np.ones((2, 6, 4, 4), np.float32), TypeError, "grad_output", id="dtype"),
+        pytest.param(np.ones((2, 6, 4, 4), np.int32), TypeError, "grad_output", id="integer"),
+    ],
+)
+def test_bad_grad_output(
+    namespace: ModuleType, grad_output: Any, error: type[Exception], match: str
+) -> None:
+    """``grad_output`` must have the forward output's shape (here (2, 6, 4, 4)) and dtype."""
+    ns = namespace
+    good = _good()
+    assert ns.conv2d(**good).shape == (2, 6, 4, 4)
+    with pytest.raises(error, match=match):
+        ns.conv2d_backward(grad_output, **good)

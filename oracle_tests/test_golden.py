@@ -180,3 +180,177 @@ def test_seed_003_two_layer_network_by_hand(namespace: ModuleType) -> None:
     _, dw1, db1 = namespace.linear_backward(delta1, x, w1, b1)
     _same(dw1, [[1.5, 3.0], [0.0, 0.0], [-0.75, -1.5]], "∂L/∂W1 = δ1 xᵀ", label, namespace)
     _same(db1, [1.5, 0.0, -0.75], "∂L/∂b1 = δ1", label, namespace)
+
+
+# ------------------------------------------------------------------ seeds 001, 002
+#
+# A 3×3 input X, a 2×2 kernel K, stride 1, no padding: Z = X ⋆ K is 2×2 and
+#
+#     Z_ij = Σ_mn X_(i+m−1)(j+n−1) K_mn + B          (i, j, m, n ∈ {1, 2})
+#
+# The seeds list the input and kernel gradients element by element, 1-based.
+# An equation is a list of (upstream index, kernel or input index) pairs, each
+# pair one term ``dZ_ab · K_mn`` (or ``dZ_ab · X_kl``).
+
+Equation = list[tuple[str, str]]
+
+#: seed 001, ∂L/∂x_ij with dy for the upstream gradient and f for the kernel
+SEED_001_GRAD_INPUT: dict[str, Equation] = {
+    "11": [("11", "11")],  # dy11·f11
+    "12": [("11", "12"), ("12", "11")],  # dy11·f12 + dy12·f11
+    "13": [("12", "12")],  # dy12·f12
+    "21": [("11", "21"), ("21", "11")],  # dy11·f21 + dy21·f11
+    "22": [("11", "22"), ("12", "21"), ("21", "12"), ("22", "11")],
+    "23": [("12", "22"), ("22", "12")],  # dy12·f22 + dy22·f12
+    "31": [("21", "21")],  # dy21·f21
+    "32": [("21", "22"), ("22", "21")],  # dy21·f22 + dy22·f21
+    "33": [("22", "22")],  # dy22·f22
+}
+
+#: seed 002, ∂L/∂X_ij with dZ and K, as printed; two equations are wrong (erratum 4)
+SEED_002_GRAD_INPUT_AS_PRINTED: dict[str, Equation] = {
+    "11": [("11", "11")],
+    "12": [("11", "12"), ("12", "11")],
+    "13": [("12", "12")],
+    "21": [("11", "21"), ("21", "11")],
+    "22": [("11", "22"), ("12", "21"), ("21", "12"), ("22", "11")],
+    "23": [("12", "22"), ("22", "11")],  # printed K11; K12 belongs there
+    "31": [("21", "21")],
+    "32": [("21", "22"), ("22", "21")],
+    "33": [("21", "22")],  # printed dZ21; dZ22 belongs there
+}
+
+#: seed 002's list with the two errors of DERIVATIONS.md erratum 4 corrected
+SEED_002_GRAD_INPUT: dict[str, Equation] = {
+    **SEED_002_GRAD_INPUT_AS_PRINTED,
+    "23": [("12", "22"), ("22", "12")],  # ∂L/∂X23 = dZ12·K22 + dZ22·K12
+    "33": [("22", "22")],  # ∂L/∂X33 = dZ22·K22
+}
+
+#: seed 002, ∂L/∂K_mn = Σ_ij dZ_ij · X_(i+m−1)(j+n−1)
+SEED_002_GRAD_KERNEL: dict[str, Equation] = {
+    "11": [("11", "11"), ("12", "12"), ("21", "21"), ("22", "22")],
+    "12": [("11", "12"), ("12", "13"), ("21", "22"), ("22", "23")],
+    "21": [("11", "21"), ("12", "22"), ("21", "31"), ("22", "32")],
+    "22": [("11", "22"), ("12", "23"), ("21", "32"), ("22", "33")],
+}
+
+#: seed 002, the forward: Z_ij = Σ X·K + B
+SEED_002_FORWARD: dict[str, Equation] = {
+    "11": [("11", "11"), ("12", "12"), ("21", "21"), ("22", "22")],
+    "12": [("12", "11"), ("13", "12"), ("22", "21"), ("23", "22")],
+    "21": [("21", "11"), ("22", "12"), ("31", "21"), ("32", "22")],
+    "22": [("22", "11"), ("23", "12"), ("32", "21"), ("33", "22")],
+}
+
+_POSITIONS_2 = ["11", "12", "21", "22"]
+_POSITIONS_3 = [f"{i}{j}" for i in (1, 2, 3) for j in (1, 2, 3)]
+
+
+def _at(array: np.ndarray[Any, Any], index: str) -> float:
+    return float(array[int(index[0]) - 1, int(index[1]) - 1])
+
+
+def _evaluate(equation: Equation, left: np.ndarray[Any, Any], right: np.ndarray[Any, Any]) -> float:
+    return sum(_at(left, a) * _at(right, b) for a, b in equation)
+
+
+def _grid(positions: list[str], values: list[float], side: int) -> np.ndarray[Any, Any]:
+    array = np.zeros((side, side))
+    for position, value in zip(positions, values, strict=True):
+        array[int(position[0]) - 1, int(position[1]) - 1] = value
+    return array
+
+
+# Identifiable terms for ∂L/∂X: K_mn = 10^k(mn) and dZ_ab = 10^(4·k(ab)), k = 0..3 in
+# the order 11, 12, 21, 22. Each product dZ_ab·K_mn is a distinct power of ten
+# (≤ 10^15, exact in float64), so the decimal digits of a gradient name its terms.
+POWER_K = _grid(_POSITIONS_2, [10.0**k for k in range(4)], 2)
+POWER_DZ = _grid(_POSITIONS_2, [10.0 ** (4 * k) for k in range(4)], 2)
+# For ∂L/∂K: X holds distinct primes and dZ_ab = 1000^k(ab): each term lands in its
+# own three-digit block, and the prime in the block names the input element.
+PRIME_X = _grid(_POSITIONS_3, [2.0, 3.0, 5.0, 7.0, 11.0, 13.0, 17.0, 19.0, 23.0], 3)
+BLOCK_DZ = _grid(_POSITIONS_2, [1000.0**k for k in range(4)], 2)
+
+
+def _input_terms(value: float) -> str:
+    """Decode a ∂L/∂X value built from POWER_DZ and POWER_K into its terms."""
+    terms = []
+    for exponent, digit in enumerate(reversed(str(round(value)))):
+        if digit != "0":
+            dz, k = _POSITIONS_2[exponent // 4], _POSITIONS_2[exponent % 4]
+            terms.append(f"{digit}·dZ{dz}·K{k}")
+    return " + ".join(terms) or "0"
+
+
+def _as_conv(*arrays: np.ndarray[Any, Any]) -> list[np.ndarray[Any, Any]]:
+    return [a.reshape(1, 1, *a.shape) for a in arrays]
+
+
+@pytest.mark.parametrize(
+    ("seed", "equations"),
+    [("seed 001", SEED_001_GRAD_INPUT), ("seed 002", SEED_002_GRAD_INPUT)],
+)
+def test_seed_input_gradient_equations(
+    namespace: ModuleType, seed: str, equations: dict[str, Equation]
+) -> None:
+    """Each listed ∂L/∂X_ij = Σ dZ_ab · K_mn equals conv2d_backward's, term for term."""
+    x, k, dz = _as_conv(PRIME_X, POWER_K, POWER_DZ)
+    grad_x = namespace.conv2d_backward(dz, x, k)[0][0, 0]
+    for position, equation in equations.items():
+        expected = _evaluate(equation, POWER_DZ, POWER_K)
+        actual = _at(grad_x, position)
+        written = " + ".join(f"dZ{a}·K{b}" for a, b in equation)
+        assert_close(
+            actual,
+            expected,
+            quantity=f"∂L/∂X{position}",
+            actual_name=namespace.__name__,
+            expected_name=f"{seed}'s equation",
+            formula=f"golden: {seed}",
+            dtype=np.dtype(np.float64),
+            reduction_length=4,
+            context=(
+                f"\n  {seed}: ∂L/∂X{position} = {written}"
+                f"\n  conv2d_backward's value has the terms {_input_terms(actual)}"
+            ),
+        )
+    report.record_example(
+        f"golden: {seed}",
+        "seed's numbers",
+        frozenset({"3×3 input, 2×2 kernel: ∂L/∂X"}),
+        frozenset(),
+    )
+
+
+def test_seed_002_printed_input_gradient_has_two_wrong_terms(namespace: ModuleType) -> None:
+    """Erratum 4: as printed, seed 002's ∂L/∂X23 and ∂L/∂X33 name the wrong terms."""
+    x, k, dz = _as_conv(PRIME_X, POWER_K, POWER_DZ)
+    grad_x = namespace.conv2d_backward(dz, x, k)[0][0, 0]
+    wrong = {
+        position
+        for position, equation in SEED_002_GRAD_INPUT_AS_PRINTED.items()
+        if _evaluate(equation, POWER_DZ, POWER_K) != _at(grad_x, position)
+    }
+    assert wrong == {"23", "33"}
+    assert _input_terms(_at(grad_x, "23")) == "1·dZ12·K22 + 1·dZ22·K12"
+    assert _input_terms(_at(grad_x, "33")) == "1·dZ22·K22"
+
+
+def test_seed_002_kernel_gradient_and_forward_equations(namespace: ModuleType) -> None:
+    """Seed 002's four ∂L/∂K_mn, its four Z_ij and ∂L/∂B = Σ dZ, with identifiable terms."""
+    bias = np.array([0.5])
+    x, k, dz = _as_conv(PRIME_X, POWER_K, BLOCK_DZ)
+    z = namespace.conv2d(x, k, bias)[0, 0]
+    _, grad_k, grad_b = namespace.conv2d_backward(dz, x, k, bias)
+    for position, equation in SEED_002_FORWARD.items():
+        expected = _evaluate(equation, PRIME_X, POWER_K) + 0.5
+        _same(_at(z, position), expected, f"Z{position}", "seed 002 forward", namespace)
+    for position, equation in SEED_002_GRAD_KERNEL.items():
+        expected = _evaluate(equation, BLOCK_DZ, PRIME_X)
+        _same(
+            _at(grad_k[0, 0], position), expected, f"∂L/∂K{position}", "seed 002 ∂L/∂K", namespace
+        )
+    _same(grad_b, [BLOCK_DZ.sum()], "∂L/∂B = Σ dZ", "seed 002 ∂L/∂B", namespace)
+    # ∂L/∂K11 = dZ11·X11 + dZ12·X12 + dZ21·X21 + dZ22·X22, one prime per block:
+    assert _at(grad_k[0, 0], "11") == 11_007_003_002  # X22 = 11, X21 = 7, X12 = 3, X11 = 2

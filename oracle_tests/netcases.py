@@ -342,3 +342,150 @@ def pool_cases(draw: st.DrawFn, dtype: np.dtype[Any], max_batch: int = 3) -> Net
     if batch == 1:
         corners.add("batch of one")
     return NetCase(model, loss, x, target, corners)
+
+
+def conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+@st.composite
+def conv_layer(
+    draw: st.DrawFn,
+    dtype: np.dtype[Any],
+    in_channels: int,
+    size: tuple[int, int] | None = None,
+    max_extra: int = 3,
+) -> tuple[networks.Conv2d, tuple[int, int], set[str]]:
+    """A Conv2d layer and its input size (``size`` if given, else drawn after the geometry).
+
+    Per axis: padding p ≤ 1, dilation d, stride s, then a kernel k with
+    d(k − 1) + 1 ≤ n + 2p, so that an input of length n gives at least one output.
+    """
+    out_channels = draw(st.integers(1, 3), label="out_channels")
+    groups = 1
+    if in_channels == out_channels == 2 and draw(st.booleans(), label="grouped"):
+        groups = 2
+    padding = (draw(st.integers(0, 1), label="ph"), draw(st.integers(0, 1), label="pw"))
+    dilation = (draw(st.integers(1, 2), label="dh"), draw(st.integers(1, 2), label="dw"))
+    stride = (draw(st.integers(1, 2), label="sh"), draw(st.integers(1, 2), label="sw"))
+    kernel_list, size_list = [], []
+    for axis in range(2):
+        p, d = padding[axis], dilation[axis]
+        if size is None:
+            k = draw(st.integers(1, 3), label="kernel")
+            n = draw(st.integers(max(1, d * (k - 1) + 1 - 2 * p), d * (k - 1) + 1 + max_extra))
+        else:
+            n = size[axis]
+            k = draw(st.integers(1, min(3, (n + 2 * p - 1) // d + 1)), label="kernel")
+        kernel_list.append(k)
+        size_list.append(n)
+    kernel = (kernel_list[0], kernel_list[1])
+    bias = draw(st.booleans(), label="bias")
+    layer = networks.Conv2d(
+        in_channels, out_channels, kernel, stride, padding, dilation, groups, bias, dtype=dtype
+    )
+    corners = {"bias" if bias else "no bias"}
+    if max(stride) > 1:
+        corners.add("stride > 1")
+    if max(dilation) > 1:
+        corners.add("dilation > 1")
+    if max(padding) > 0:
+        corners.add("padding")
+    if groups > 1:
+        corners.add("groups")
+    if kernel[0] != kernel[1]:
+        corners.add("non-square kernel")
+    return layer, (size_list[0], size_list[1]), corners
+
+
+def conv_out_size(layer: networks.Conv2d, size: tuple[int, int]) -> tuple[int, int]:
+    stride, padding, dilation = layer.stride, layer.padding, layer.dilation
+    assert isinstance(stride, tuple) and isinstance(padding, tuple)
+    assert isinstance(dilation, tuple)
+    h, w = (
+        conv_out(size[axis], layer.kernel_size[axis], stride[axis], padding[axis], dilation[axis])
+        for axis in range(2)
+    )
+    return h, w
+
+
+@st.composite
+def cnn_cases(
+    draw: st.DrawFn, dtype: np.dtype[Any], max_batch: int = 2, max_extra: int = 3
+) -> NetCase:
+    """Seed 002's network: Conv2d → ReLU → MaxPool2d → Flatten → Linear, softmax cross-entropy.
+
+    ReLU of a convolution of grid values is exact, so the max pool sees the same
+    numbers in torch and in the reference (see ``pool_cases``).
+    """
+    batch = draw(st.integers(1, max_batch), label="batch")
+    channels = draw(st.integers(1, 2), label="in_channels")
+    conv, size, corners = draw(conv_layer(dtype, channels, max_extra=max_extra), label="conv")
+    x = draw(strategies.arrays(dtype, (batch, channels, *size), SMALL), label="x")
+    activated = networks.ReLU().forward(conv.forward(x, vectorized), vectorized)
+    pool = draw(pool_layer(activated.shape[2:], "max"), label="pool")
+    pooled = pool.forward(activated, vectorized)
+    classes = draw(st.integers(2, 3), label="classes")
+    layers = [
+        conv,
+        networks.ReLU(),
+        pool,
+        networks.Flatten(),
+        networks.Linear(pooled[0].size, classes, dtype=dtype),
+    ]
+    model = networks.Sequential(*layers)
+    set_weights(draw, model, dtype)
+    target = draw(
+        strategies.arrays(np.dtype(np.int64), (batch,), st.integers(0, classes - 1)), label="target"
+    )
+    corners |= pool_corners(pool)
+    if batch == 1:
+        corners.add("batch of one")
+    return NetCase(model, networks.CrossEntropyLoss(), x, target, corners)
+
+
+@st.composite
+def stacked_conv_cases(
+    draw: st.DrawFn, dtype: np.dtype[Any], max_batch: int = 2, max_extra: int = 2
+) -> NetCase:
+    """Seeds 000 and 004: Conv2d → activation → Conv2d (→ activation → Conv2d), MSE to a target.
+
+    ∂L/∂X of each convolution is the upstream gradient of the layer before, so
+    its kernel gradient is only right if the input gradient after it is.
+    """
+    batch = draw(st.integers(1, max_batch), label="batch")
+    channels = draw(st.integers(1, 2), label="in_channels")
+    depth = draw(st.integers(2, 3), label="convolutions")
+    convs: list[networks.Conv2d] = []
+    corners: set[str] = {f"{depth} convolutions"}
+    size: tuple[int, int] | None = None
+    input_size: tuple[int, int] | None = None
+    channels_in = channels
+    for i in range(depth):
+        conv, layer_size, layer_corners = draw(
+            conv_layer(dtype, channels_in, size, max_extra=max_extra), label=f"conv {i}"
+        )
+        input_size = layer_size if input_size is None else input_size
+        convs.append(conv)
+        corners |= layer_corners
+        size = conv_out_size(conv, layer_size)
+        channels_in = conv.out_channels
+    size = input_size
+    assert size is not None
+    layers: list[networks.Layer] = []
+    activations = []
+    for i, conv in enumerate(convs):
+        layers.append(conv)
+        if i < depth - 1:
+            name = draw(st.sampled_from(sorted(ACTIVATIONS)), label=f"activation {i}")
+            layers.append(ACTIVATIONS[name]())
+            activations.append(name)
+    corners |= set(activations)
+    model = networks.Sequential(*layers)
+    set_weights(draw, model, dtype)
+    x = draw(strategies.arrays(dtype, (batch, channels, *size), SMALL), label="x")
+    output = model.forward(x, vectorized)
+    target = draw(strategies.arrays(dtype, output.shape, SMALL), label="target")
+    if batch == 1:
+        corners.add("batch of one")
+    return NetCase(model, networks.MSELoss(), x, target, corners)

@@ -3,7 +3,10 @@
 Two tasks on synthetic data made with NumPy:
 
 * ``mlp``: two Gaussian blobs in the plane, told apart by a two-layer
-  perceptron (Linear → ReLU → Linear → Sigmoid, binary cross-entropy).
+  perceptron (Linear → ReLU → Linear → Sigmoid, binary cross-entropy);
+* ``cnn``: 8×8 grey images holding one bright bar, horizontal (class 0) or
+  vertical (class 1), classified by Conv2d → ReLU → MaxPool2d → Flatten →
+  Linear with softmax cross-entropy.
 
 Both trainers start from the same weights (torch's initialisation, copied into
 the reference), see the same mini-batches in the same order, and take the
@@ -48,6 +51,19 @@ def gaussian_blobs(samples: int, rng: np.random.Generator) -> tuple[Array, Array
     return x, labels[:, None].astype(np.float64)
 
 
+def bar_images(samples: int, rng: np.random.Generator, side: int = 8) -> tuple[Array, Array]:
+    """Noisy ``side``×``side`` images with one bright bar: horizontal (0) or vertical (1)."""
+    labels = rng.integers(0, 2, size=samples)
+    images = 0.1 * rng.standard_normal((samples, 1, side, side))
+    where = rng.integers(1, side - 1, size=samples)  # not on the border
+    for n in range(samples):
+        if labels[n] == 0:
+            images[n, 0, where[n], :] += 1.0
+        else:
+            images[n, 0, :, where[n]] += 1.0
+    return images, labels.astype(np.int64)
+
+
 # ---------------------------------------------------------------------------- tasks
 
 
@@ -78,7 +94,32 @@ def mlp_task(samples: int, rng: np.random.Generator, namespace: str) -> Task:
     return Task(x, y, reference, networks.BCELoss(), twin, torch.nn.BCELoss())
 
 
-TASKS: dict[str, Callable[[int, np.random.Generator, str], Task]] = {"mlp": mlp_task}
+def cnn_task(samples: int, rng: np.random.Generator, namespace: str) -> Task:
+    x, labels = bar_images(samples, rng)
+    twin = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, kernel_size=3),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 3 * 3, 2),
+    ).double()
+    reference = networks.Sequential(
+        networks.Conv2d(1, 4, kernel_size=3),
+        networks.ReLU(),
+        networks.MaxPool2d(2),
+        networks.Flatten(),
+        networks.Linear(4 * 3 * 3, 2),
+        namespace=namespace,
+    )
+    return Task(
+        x, labels, reference, networks.CrossEntropyLoss(), twin, torch.nn.CrossEntropyLoss()
+    )
+
+
+TASKS: dict[str, Callable[[int, np.random.Generator, str], Task]] = {
+    "mlp": mlp_task,
+    "cnn": cnn_task,
+}
 
 
 # ------------------------------------------------------------------------- training
@@ -143,7 +184,7 @@ def save_plot(curves: dict[str, tuple[list[float], list[float]]], path: Path) ->
 
 def main(argv: Sequence[str] | None = None) -> dict[str, tuple[list[float], list[float]]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", nargs="+", choices=sorted(TASKS), default=sorted(TASKS))
+    parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--samples", type=int, default=128, help="training examples per task")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -164,9 +205,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[list[float], list
         ours, theirs = train(task, args.epochs, args.batch_size, args.lr, args.momentum, args.seed)
         seconds = time.perf_counter() - start
         print(f"\n{name}: {len(task.x)} examples, {args.namespace} namespace, {seconds:.1f} s")
-        print(f"{'epoch':>5}  {'reference':>12}  {'torch':>12}  {'|difference|':>12}")
+        print(f"{'epoch':>5}  {'reference':>14}  {'torch':>14}  {'|difference|':>12}")
         for epoch, (a, b) in enumerate(zip(ours, theirs, strict=True), start=1):
-            print(f"{epoch:>5}  {a:>12.8f}  {b:>12.8f}  {abs(a - b):>12.2e}")
+            print(f"{epoch:>5}  {a:>14.9g}  {b:>14.9g}  {abs(a - b):>12.2e}")
         curves[name] = (ours, theirs)
     if not args.no_plot:
         save_plot(curves, args.plot)

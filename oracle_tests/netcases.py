@@ -122,7 +122,8 @@ def network_length(case: NetCase) -> int:
     length += case.target.size if case.target.dtype.kind == "f" else case.target.shape[0]
     if isinstance(case.loss, networks.BCELoss):
         closest = float(np.min(np.minimum(value, 1.0 - value)))
-        length += math.ceil(1.0 / closest) if closest > 0 else 10**9
+        assert closest > 0, "σ saturated: the strategy must keep BCELoss inputs inside (0, 1)"
+        length += math.ceil(1.0 / closest)
     return int(length)
 
 

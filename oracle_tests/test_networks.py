@@ -344,5 +344,6 @@ def test_forward_and_backward_leave_inputs_alone() -> None:
     assert np.array_equal(x, saved_x)
     for key, value in model.state_dict().items():
         assert np.array_equal(value, saved_state[key])
-        assert not np.shares_memory(grads[key], model[int(key[0])].parameters()[key[2:]])
+        index, name = key.split(".")
+        assert not np.shares_memory(grads[key], model[int(index)].parameters()[name])
     assert grad_x.shape == x.shape and not np.shares_memory(grad_x, x)

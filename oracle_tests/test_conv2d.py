@@ -26,6 +26,7 @@ from oracle_tests import checks, report
 from oracle_tests.comparison import assert_close
 from oracle_tests.errata.conv import closed_form_backward
 from oracle_tests.specs import spec_named
+from oracle_tests.specs.conv import padding_sides
 from oracle_tests.strategies import arrays, grad_seeds, upstream_gradient
 from reference_impl import loops, vectorized
 
@@ -64,16 +65,6 @@ def _out(size: int, kernel: int, stride: int, before: int, after: int) -> int:
     return (size + before + after - kernel) // stride + 1
 
 
-def _sides(padding: Any) -> tuple[int, int, int, int]:
-    if padding == "valid":
-        return (0, 0, 0, 0)
-    if isinstance(padding, int):
-        return (padding,) * 4
-    if len(padding) == 2:
-        return (padding[0], padding[0], padding[1], padding[1])
-    return tuple(padding)
-
-
 @given(data=st.data())
 def test_stacked_convolutions(data: st.DataObject) -> None:
     """conv → ReLU → conv: the second layer's ``grad_input`` drives the first layer's gradients.
@@ -87,7 +78,7 @@ def test_stacked_convolutions(data: st.DataObject) -> None:
     channels = [data.draw(st.integers(1, 2), label=f"C{i}") for i in range(3)]
     size = (data.draw(st.integers(3, 6), label="H"), data.draw(st.integers(3, 6), label="W"))
     first = data.draw(_layer(size), label="layer 1")
-    top, bottom, left, right = _sides(first["padding"])
+    top, bottom, left, right = padding_sides(first["padding"], first["kernel"], (1, 1))
     (kh, kw), (sh, sw) = first["kernel"], first["stride"]
     hidden = (_out(size[0], kh, sh, top, bottom), _out(size[1], kw, sw, left, right))
     second = data.draw(_layer(hidden), label="layer 2")

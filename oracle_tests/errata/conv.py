@@ -15,23 +15,11 @@ from typing import Any
 import numpy as np
 
 from oracle_tests.errata.catalog import Erratum
+from oracle_tests.specs.conv import padding_sides
 from reference_impl import vectorized
 from reference_impl.conv import dilate2d
 
 Dilate = Callable[[Any, tuple[int, int]], Any]
-
-
-def _sides(padding: Any, kernel: tuple[int, int], dilation: tuple[int, int]) -> tuple[int, ...]:
-    if padding == "same":
-        th, tw = dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1)
-        return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
-    if padding == "valid":
-        return (0, 0, 0, 0)
-    if isinstance(padding, int):
-        return (padding,) * 4
-    if len(padding) == 2:
-        return (padding[0], padding[0], padding[1], padding[1])
-    return tuple(padding)
 
 
 def _pair(value: Any) -> tuple[int, int]:
@@ -72,7 +60,7 @@ def closed_form_backward(
     """
     kh, kw = weight.shape[2:]
     stride, dilation = _pair(stride), _pair(dilation)
-    top, bottom, left, right = _sides(padding, (kh, kw), dilation)
+    top, bottom, left, right = padding_sides(padding, (kh, kw), dilation)
     _, c_in, h, w = x.shape
     c_out = weight.shape[0]
     cg, og = c_in // groups, c_out // groups
@@ -248,7 +236,7 @@ def seed_002_input_grad_list(
         grad_output, x, weight, bias, stride, padding, dilation, groups
     )
     geometry = (x.shape[2:], weight.shape[2:], _pair(stride), _pair(dilation))
-    sides = _sides(padding, weight.shape[2:], _pair(dilation))
+    sides = padding_sides(padding, weight.shape[2:], _pair(dilation))
     if geometry != ((3, 3), (2, 2), (1, 1), (1, 1)) or any(sides):
         return grad_input, grad_weight, grad_bias
     c_out, cg = weight.shape[:2]

@@ -93,7 +93,10 @@ def test_sgd_trajectory_matches_torch(run: dict[str, Any]) -> None:
                 reduction_length=4 * STEPS,
             )
     corners = {"momentum" if run["momentum"] else "plain", "nesterov" if run["nesterov"] else ""}
-    report.record_example("sgd_step", "trajectory = torch", frozenset(corners - {""}), frozenset())
+    if dtype == np.float32:
+        corners.add("float32")
+    claimed = frozenset({"momentum", "plain", "float32"})
+    report.record_example("sgd_step", "trajectory = torch", frozenset(corners - {""}), claimed)
 
 
 def test_sgd_does_not_mutate(namespace: ModuleType) -> None:

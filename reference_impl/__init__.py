@@ -10,9 +10,15 @@ Two namespaces with the same names and signatures:
 Both follow ``torch.nn.functional``'s names, NCHW layouts and weight layouts.
 Each forward ``name(...)`` has a ``name_backward(grad_output, ...)`` that
 returns the gradient(s) with respect to its differentiable inputs.
+
+:mod:`reference_impl.networks` builds composite networks on either namespace:
+a ``Sequential`` of layers (``Linear``, ``Conv2d``, ``ReLU``, ``Sigmoid``,
+``Tanh``, ``MaxPool2d``, ``AvgPool2d``, ``Flatten``), the losses, and SGD
+training, with torch's parameter layouts and ``state_dict`` names. It is a
+module of its own, not part of the two namespaces.
 """
 
-from reference_impl import loops, vectorized
+from reference_impl import loops, networks, vectorized
 
-__all__ = ["loops", "vectorized"]
+__all__ = ["loops", "networks", "vectorized"]
 __version__ = "0.1.0"

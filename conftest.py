@@ -28,26 +28,39 @@ for _variable in (
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
-import torch  # noqa: E402
 from hypothesis import HealthCheck, Verbosity, settings  # noqa: E402
 
 from oracle_tests import report  # noqa: E402
 
-torch.set_num_threads(1)
-torch.set_num_interop_threads(1)
-# The first call of a torch op loads kernels and is slow; make it here, once per
-# worker, instead of inside a test. The profiles have no deadline anyway.
-torch.nn.functional.conv2d(torch.ones(1, 1, 2, 2), torch.ones(1, 1, 1, 1)).sum()
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Pin torch to one thread and warm it up, in every process that runs tests.
+
+    The xdist controller only hands out tests, so it does not pay for
+    importing torch (seconds) before it can start the workers.
+    """
+    is_worker = hasattr(config, "workerinput")
+    distributed = bool(config.getoption("numprocesses", None))
+    if distributed and not is_worker:
+        return
+    import torch
+
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    # The first call of a torch op loads kernels and is slow; make it here, once
+    # per worker, instead of inside a test. The profiles have no deadline anyway.
+    torch.nn.functional.conv2d(torch.ones(1, 1, 2, 2), torch.ones(1, 1, 1, 1)).sum()
+
 
 _COMMON: dict[str, Any] = {
     "deadline": None,
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
 }
-settings.register_profile("dev", max_examples=20, **_COMMON)
+settings.register_profile("dev", max_examples=100, **_COMMON)
 settings.register_profile(
-    "ci", max_examples=40, derandomize=True, database=None, print_blob=True, **_COMMON
+    "ci", max_examples=200, derandomize=True, database=None, print_blob=True, **_COMMON
 )
-settings.register_profile("thorough", max_examples=400, print_blob=True, **_COMMON)
+settings.register_profile("thorough", max_examples=2000, print_blob=True, **_COMMON)
 settings.register_profile(
     "debug", max_examples=20, verbosity=Verbosity.verbose, print_blob=True, **_COMMON
 )

@@ -29,15 +29,12 @@ import reference_impl.loops
 import reference_impl.vectorized
 from oracle_tests.specs.pooling import TIES, max_pool2d_cases
 from oracle_tests.strategies import arrays, dtypes
+from reference_impl._validation import int_pair
 
 #: Hypothesis tests take the namespace as a parameter (a fixture would be shared by examples)
 EACH_NAMESPACE = pytest.mark.parametrize(
     "ns", [reference_impl.loops, reference_impl.vectorized], ids=["loops", "vectorized"]
 )
-
-
-def _pair(value: Any) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (value[0], value[1])
 
 
 @EACH_NAMESPACE
@@ -59,9 +56,12 @@ def test_max_window_gradients_sum_to_upstream(ns: ModuleType, data: st.DataObjec
     assert len(hit) == 1, f"gradient of one window reached {len(hit)} input elements"
     assert x[tuple(hit[0])] == y[window]
     # the element lies in that window: on each axis, at a tap position
-    kernel, dilation = _pair(args["kernel_size"]), _pair(args["dilation"])
-    stride = kernel if args["stride"] is None else _pair(args["stride"])
-    padding = _pair(args["padding"])
+    kernel, dilation = (
+        int_pair("kernel_size", args["kernel_size"], 0),
+        int_pair("dilation", args["dilation"], 0),
+    )
+    stride = kernel if args["stride"] is None else int_pair("stride", args["stride"], 0)
+    padding = int_pair("padding", args["padding"], 0)
     for axis in (-2, -1):
         offset = hit[0][axis] - window[axis] * stride[axis] + padding[axis]
         assert offset % dilation[axis] == 0

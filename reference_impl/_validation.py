@@ -71,15 +71,16 @@ def check_axis(name: str, axis: object, ndim: int) -> int:
     return int(axis) % ndim
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> bool:
+    """True for Python and NumPy integers, but not for ``bool``."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def int_pair(name: str, value: object, minimum: int) -> tuple[int, int]:
     """Turn an int or a pair of ints into ``(h, w)``, each at least ``minimum``."""
-    if _is_int(value):
+    if is_int(value):
         pair = (int(value), int(value))  # type: ignore[call-overload]
-    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value):
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(is_int(v) for v in value):
         pair = (int(value[0]), int(value[1]))
     else:
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")

@@ -65,7 +65,8 @@ def _check_backward(grad_output: object, x: object) -> tuple[FloatArray, FloatAr
     return grad_output, x
 
 
-def _sigmoid_scalar(value: float) -> float:
+def sigmoid_scalar(value: float) -> float:
+    """σ of one Python float, never exponentiating a positive number."""
     if value >= 0:
         return 1.0 / (1.0 + math.exp(-value))
     e = math.exp(value)
@@ -80,7 +81,7 @@ def sigmoid_loop(x: FloatArray) -> FloatArray:
     x = float_array("x", x)
     out = np.empty_like(x)
     for idx in np.ndindex(x.shape):
-        out[idx] = _sigmoid_scalar(float(x[idx]))
+        out[idx] = sigmoid_scalar(float(x[idx]))
     return out
 
 
@@ -89,7 +90,7 @@ def sigmoid_backward_loop(grad_output: FloatArray, x: FloatArray) -> FloatArray:
     grad_output, x = _check_backward(grad_output, x)
     grad_input = np.empty_like(x)
     for idx in np.ndindex(x.shape):
-        s = _sigmoid_scalar(float(x[idx]))
+        s = sigmoid_scalar(float(x[idx]))
         grad_input[idx] = float(grad_output[idx]) * s * (1.0 - s)
     return grad_input
 

@@ -86,6 +86,7 @@ from reference_impl._validation import (
     check_shape,
     float_array,
     int_pair,
+    is_int,
     same_dtype,
 )
 
@@ -146,10 +147,6 @@ class _Geometry:
         return (self.n, self.c_out, self.h_out, self.w_out)
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
 def _padding(
     padding: object, stride: tuple[int, int], dilation: tuple[int, int], kernel: tuple[int, int]
 ) -> tuple[int, int, int, int]:
@@ -164,10 +161,10 @@ def _padding(
             total_w = dilation[1] * (kernel[1] - 1)
             return (total_h // 2, total_h - total_h // 2, total_w // 2, total_w - total_w // 2)
         raise ValueError(f"padding must be 'valid' or 'same' when a string, got {padding!r}")
-    if _is_int(padding):
+    if is_int(padding):
         p = int(padding)  # type: ignore[call-overload]
         sides = (p, p, p, p)
-    elif isinstance(padding, (tuple, list)) and all(_is_int(v) for v in padding):
+    elif isinstance(padding, (tuple, list)) and all(is_int(v) for v in padding):
         values = tuple(int(v) for v in padding)
         if len(values) == 2:
             sides = (values[0], values[0], values[1], values[1])
@@ -212,7 +209,7 @@ def _geometry(
     check_ndim("weight", weight, 4)
     stride_hw = int_pair("stride", stride, 1)
     dilation_hw = int_pair("dilation", dilation, 1)
-    if not _is_int(groups):
+    if not is_int(groups):
         raise TypeError(f"groups must be an int, got {groups!r}")
     n_groups = int(groups)  # type: ignore[call-overload]
     if n_groups < 1:

@@ -43,6 +43,7 @@ from reference_impl._validation import (
     float_array,
     same_dtype,
 )
+from reference_impl.activations import sigmoid_scalar
 
 __all__ = [
     "BCE_EPSILON",
@@ -212,19 +213,8 @@ def _bce_term(p: float, y: float) -> float:
     return -(y * _clamped_log(p) + (1.0 - y) * _clamped_log(1.0 - p))
 
 
-def _bce_derivative(p: float, y: float, epsilon: float) -> float:
-    return (p - y) / max(p * (1.0 - p), epsilon)
-
-
 def _bce_logits_term(z: float, y: float) -> float:
     return max(z, 0.0) - z * y + math.log1p(math.exp(-abs(z)))
-
-
-def _sigmoid_scalar(z: float) -> float:
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
 
 
 def l1_loss_loop(input: FloatArray, target: FloatArray, reduction: str = "mean") -> FloatArray:
@@ -310,7 +300,7 @@ def binary_cross_entropy_with_logits_backward_loop(
     reduction = check_reduction(reduction)
     grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
     return _elementwise_backward_loop(
-        grad_output, input, target, lambda z, y: _sigmoid_scalar(z) - y, reduction
+        grad_output, input, target, lambda z, y: sigmoid_scalar(z) - y, reduction
     )
 
 

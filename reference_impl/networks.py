@@ -53,7 +53,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reference_impl import loops, vectorized
-from reference_impl._validation import FloatArray, float_array
+from reference_impl._validation import FloatArray, float_array, int_pair
 
 __all__ = [
     "SGD",
@@ -104,10 +104,6 @@ def _uniform(
     """torch's default initialisation: U(−1/√fan_in, 1/√fan_in)."""
     limit = 1.0 / math.sqrt(max(fan_in, 1))
     return np.asarray(rng.uniform(-limit, limit, size=shape), dtype=dtype)
-
-
-def _pair(value: IntPair) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
 # --------------------------------------------------------------------------- layers
@@ -227,7 +223,7 @@ class Conv2d(_ParametrizedLayer):
     ) -> None:
         rng = np.random.default_rng() if rng is None else rng
         dt = np.dtype(dtype)
-        kh, kw = _pair(kernel_size)
+        kh, kw = int_pair("kernel_size", kernel_size, 1)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = (kh, kw)
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups

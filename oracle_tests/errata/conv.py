@@ -17,13 +17,10 @@ import numpy as np
 from oracle_tests.errata.catalog import Erratum
 from oracle_tests.specs.conv import padding_sides
 from reference_impl import vectorized
+from reference_impl._validation import int_pair
 from reference_impl.conv import dilate2d
 
 Dilate = Callable[[Any, tuple[int, int]], Any]
-
-
-def _pair(value: Any) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (value[0], value[1])
 
 
 def _pad_to(array: Any, height: int, width: int) -> Any:
@@ -59,7 +56,7 @@ def closed_form_backward(
       ``rotate`` is false) with the channel axes swapped, crop the padding.
     """
     kh, kw = weight.shape[2:]
-    stride, dilation = _pair(stride), _pair(dilation)
+    stride, dilation = int_pair("stride", stride, 0), int_pair("dilation", dilation, 0)
     top, bottom, left, right = padding_sides(padding, (kh, kw), dilation)
     _, c_in, h, w = x.shape
     c_out = weight.shape[0]
@@ -235,8 +232,13 @@ def seed_002_input_grad_list(
     grad_input, grad_weight, grad_bias = vectorized.conv2d_backward(
         grad_output, x, weight, bias, stride, padding, dilation, groups
     )
-    geometry = (x.shape[2:], weight.shape[2:], _pair(stride), _pair(dilation))
-    sides = padding_sides(padding, weight.shape[2:], _pair(dilation))
+    geometry = (
+        x.shape[2:],
+        weight.shape[2:],
+        int_pair("stride", stride, 0),
+        int_pair("dilation", dilation, 0),
+    )
+    sides = padding_sides(padding, weight.shape[2:], int_pair("dilation", dilation, 0))
     if geometry != ((3, 3), (2, 2), (1, 1), (1, 1)) or any(sides):
         return grad_input, grad_weight, grad_bias
     c_out, cg = weight.shape[:2]

@@ -13,12 +13,9 @@ import numpy as np
 
 from oracle_tests.errata.catalog import Erratum
 from reference_impl import vectorized
+from reference_impl._validation import int_pair
 
 Window = list[tuple[int, int, float]]
-
-
-def _pair(value: Any) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
 def _windows(
@@ -36,8 +33,12 @@ def _windows(
     Rows and columns are input coordinates (negative or past the end in the padding).
     """
     out = vectorized.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
-    (kh, kw), (ph, pw), (dh, dw) = _pair(kernel_size), _pair(padding), _pair(dilation)
-    sh, sw = (kh, kw) if stride is None else _pair(stride)
+    (kh, kw), (ph, pw), (dh, dw) = (
+        int_pair("kernel_size", kernel_size, 0),
+        int_pair("padding", padding, 0),
+        int_pair("dilation", dilation, 0),
+    )
+    sh, sw = (kh, kw) if stride is None else int_pair("stride", stride, 0)
     height, width = x.shape[-2:]
     for index in np.ndindex(*out.shape):
         *lead, a, b = index

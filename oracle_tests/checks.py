@@ -151,16 +151,13 @@ def three_way(spec: FormulaSpec, case: Case) -> None:
 def disagrees_with_torch(spec: FormulaSpec, case: Case, implementation: Implementation) -> bool:
     """True when ``implementation`` fails the torch comparison on ``case``.
 
-    An exception raised by the implementation itself (say, a broadcast error
-    from a wrongly sized intermediate) counts as a disagreement too.
+    An exception from the implementation is not a disagreement: it propagates,
+    so a wrong formula that only ever crashes cannot pass as rejected.
     """
     forward, _ = implementation
-    try:
-        output = forward(**case.args)
-        grad_output = grad_output_for(output, case)
-        result = run(spec, implementation, case.args, grad_output)
-    except (ValueError, IndexError, TypeError):
-        return True
+    output = forward(**case.args)
+    grad_output = grad_output_for(output, case)
+    result = run(spec, implementation, case.args, grad_output)
     expected = torch_result(spec, case, grad_output)
     try:
         compare(spec, case, "candidate", result, "torch", expected, record=False)

@@ -173,12 +173,13 @@ def input_grad_summed_over_input_channel_range(
     """Seed 004, eq. 28: ``dq`` sums ``dz̄_ν ⋆ rot(W_μν)`` for ν up to ``ch_in − 1``.
 
     The sum belongs over the output channels ν < ch_out. Written over the
-    input channel range it drops output channels when ch_in < ch_out and
-    reads channels that do not exist (an ``IndexError``) when ch_in > ch_out.
+    input channel range it drops output channels when ch_in < ch_out; when
+    ch_in > ch_out the channels it names beyond ch_out do not exist and add
+    nothing, so the result is right there and the oracle must find the former.
     Groups are handled by writing the kernel as a dense block-diagonal one.
-    Shrunk counterexample: two input channels and one output channel, 1×1
-    kernel, x of shape (1, 2, 1, 1): the sum asks for output channel 1, which
-    does not exist.
+    Shrunk counterexample: x of shape (1, 1, 3, 3) (one input channel), weight
+    (2, 1, 2, 2) with only W[1, 0, 1, 1] = 1/16, "valid" padding: output
+    channel 1's share of dX is dropped.
     """
     _, grad_weight, grad_bias = closed_form_backward(
         grad_output, x, weight, bias, stride, padding, dilation, groups
@@ -190,15 +191,13 @@ def input_grad_summed_over_input_channel_range(
     for o in range(c_out):
         first = (o // og) * cg
         dense[o, first : first + cg] = weight[o]
-    # The seed's range ν < ch_in; the right one is ν < ch_out.
-    if c_in > c_out:
-        raise IndexError(
-            f"output channel {c_out} does not exist (ν runs to ch_in − 1 = {c_in - 1})"
-        )
+    # The seed's range ν < ch_in; the right one is ν < ch_out. Channels the
+    # seed's range names beyond ch_out do not exist and contribute nothing.
+    kept = min(c_in, c_out)
     grad_input, _, _ = closed_form_backward(
-        np.ascontiguousarray(grad_output[:, :c_in]),
+        np.ascontiguousarray(grad_output[:, :kept]),
         x,
-        np.ascontiguousarray(dense[:c_in]),
+        np.ascontiguousarray(dense[:kept]),
         None,
         stride,
         padding,

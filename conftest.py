@@ -30,7 +30,7 @@ from typing import Any  # noqa: E402
 import pytest  # noqa: E402
 from hypothesis import HealthCheck, Verbosity, settings  # noqa: E402
 
-from oracle_tests import report  # noqa: E402
+from reference_impl.testing import report  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:

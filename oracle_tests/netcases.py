@@ -37,10 +37,10 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from oracle_tests import report, strategies
-from oracle_tests.comparison import assert_close
 from oracle_tests.network_oracles import torch_gradients
 from reference_impl import networks, vectorized
+from reference_impl.testing import report, strategies
+from reference_impl.testing.comparison import assert_close
 
 #: grid values in [−1, 1], with exact zeros favoured (the ReLU kink)
 SMALL = st.one_of(

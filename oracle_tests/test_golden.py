@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from oracle_tests import report
-from oracle_tests.comparison import assert_close
+from reference_impl.testing import report
+from reference_impl.testing.comparison import assert_close
 
 
 def _same(actual: Any, expected: Any, quantity: str, formula: str, namespace: ModuleType) -> None:

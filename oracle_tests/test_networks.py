@@ -16,8 +16,7 @@ import pytest
 import torch
 from hypothesis import assume, given, settings, strategies as st
 
-from oracle_tests import network_oracles, report, strategies
-from oracle_tests.comparison import assert_close
+from oracle_tests import network_oracles
 from oracle_tests.netcases import (
     NetCase,
     check_against_torch,
@@ -29,6 +28,8 @@ from oracle_tests.netcases import (
     stacked_conv_cases,
 )
 from reference_impl import loops, networks, vectorized
+from reference_impl.testing import report, strategies
+from reference_impl.testing.comparison import assert_close
 
 MLP_CORNERS = frozenset({"batch of one", "dead ReLU unit", "ReLU input exactly 0", "float32"})
 DENSE_CORNERS = frozenset({"batch of one", "flatten", "no bias", "float32"})

@@ -13,8 +13,8 @@ from hypothesis.extra import numpy as hnp
 
 import reference_impl.loops as loops
 import reference_impl.vectorized as vectorized
-from oracle_tests import report, strategies
-from oracle_tests.comparison import assert_close
+from reference_impl.testing import report, strategies
+from reference_impl.testing.comparison import assert_close
 
 STEPS = 5
 
@@ -66,7 +66,7 @@ def reference_trajectory(namespace: ModuleType, run: dict[str, Any]) -> list[np.
 
 
 @given(sgd_runs())
-def test_sgd_trajectory_matches_torch(run: dict[str, Any]) -> None:
+def test_sgd_step_trajectory_matches_torch(run: dict[str, Any]) -> None:
     """Five steps of loop and vectorized SGD follow torch.optim.SGD.
 
     Rejects: a momentum buffer initialised to 0 instead of the first step's
@@ -77,7 +77,7 @@ def test_sgd_trajectory_matches_torch(run: dict[str, Any]) -> None:
     """
     dtype = run["param"].dtype
     expected = torch_trajectory(run)
-    for name, namespace in [("loop", loops), ("vectorized", vectorized)]:
+    for name, namespace in [("loops", loops), ("vectorized", vectorized)]:
         for step, (actual, wanted) in enumerate(
             zip(reference_trajectory(namespace, run), expected, strict=True)
         ):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from oracle_tests.errata import ERRATA
+from reference_impl.testing.errata import ERRATA
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -2,57 +2,78 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
-from pathlib import Path
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 from hypothesis.extra import numpy as hnp
 
-import reference_impl
 import reference_impl.loops as loops
 import reference_impl.vectorized as vectorized
-from oracle_tests import strategies, tolerances
-from oracle_tests.specs import OTHER_PUBLIC_NAMES, SPECS
+from reference_impl.testing import strategies, tolerances
+from reference_impl.testing.registry import NAMESPACES
+from reference_impl.testing.specs import OTHER_PUBLIC_NAMES, SPECS, spec_named
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def test_namespaces_expose_the_same_names() -> None:
-    assert sorted(loops.__all__) == sorted(vectorized.__all__)
-    for name in loops.__all__:
-        assert callable(getattr(loops, name)) and callable(getattr(vectorized, name)), name
+PUBLIC = sorted({*loops.__all__, *vectorized.__all__})
 
 
-@pytest.mark.parametrize("name", sorted(loops.__all__))
+def _expected_names() -> set[str]:
+    return {n for spec in SPECS for n in (spec.name, spec.name + "_backward")} | set(
+        OTHER_PUBLIC_NAMES
+    )
+
+
+@pytest.mark.parametrize("namespace", list(NAMESPACES))
+def test_every_spec_is_public_and_every_public_name_has_a_spec(namespace: str) -> None:
+    exposed = set(NAMESPACES[namespace].__all__)
+    missing = sorted(_expected_names() - exposed)
+    unchecked = sorted(exposed - _expected_names())
+    assert not missing, f"reference_impl.{namespace} lacks {missing}, which a spec registers"
+    assert not unchecked, (
+        f"reference_impl.{namespace} exposes {unchecked}, which no spec in "
+        "reference_impl/testing/specs registers"
+    )
+
+
+@pytest.mark.parametrize("name", PUBLIC)
 def test_namespaces_have_the_same_signatures(name: str) -> None:
+    for namespace, module in NAMESPACES.items():
+        assert callable(getattr(module, name, None)), f"reference_impl.{namespace} lacks {name}"
+        assert getattr(module, name).__doc__, f"{namespace}.{name} has no docstring"
     assert inspect.signature(getattr(loops, name)) == inspect.signature(getattr(vectorized, name))
-    assert getattr(loops, name).__doc__, f"loops.{name} has no docstring"
-    assert getattr(vectorized, name).__doc__, f"vectorized.{name} has no docstring"
 
 
-def test_every_public_name_has_a_spec() -> None:
-    covered = set(OTHER_PUBLIC_NAMES)
-    for spec in SPECS:
-        covered |= {spec.name, spec.name + "_backward"}
-    missing = sorted(set(loops.__all__) - covered)
-    assert not missing, f"public names without a spec in oracle_tests/specs: {missing}"
-    for name, module in OTHER_PUBLIC_NAMES.items():
-        assert name in (ROOT / module).read_text(), f"{module} does not test {name}"
+@pytest.mark.parametrize("name", sorted(OTHER_PUBLIC_NAMES))
+def test_other_public_names_have_a_torch_test(name: str) -> None:
+    module_name, test_name = OTHER_PUBLIC_NAMES[name].split(":")
+    test = getattr(importlib.import_module(module_name), test_name, None)
+    assert test is not None, f"{OTHER_PUBLIC_NAMES[name]} does not exist"
+    assert name in test.__name__, f"{test_name} must carry {name!r} so that -k {name} selects it"
 
 
-def test_spec_names_are_unique_and_public() -> None:
-    names = [spec.name for spec in SPECS]
-    assert len(names) == len(set(names))
-    for name in names:
-        assert name in loops.__all__ and name + "_backward" in loops.__all__, name
+@pytest.mark.parametrize("spec", SPECS, ids=str)
+def test_spec_names_are_unique(spec: object) -> None:
+    assert [s.name for s in SPECS].count(str(spec)) == 1
+
+
+def test_unknown_formula_suggests_close_names() -> None:
+    with pytest.raises(KeyError, match="max_pool2d"):
+        spec_named("max_pool_2d")
 
 
 def test_package_imports_numpy_only() -> None:
-    for path in Path(reference_impl.__file__).parent.glob("*.py"):
-        text = path.read_text()
-        assert "import torch" not in text and "from torch" not in text, path.name
+    code = (
+        "import sys, reference_impl, reference_impl.loops, reference_impl.vectorized;"
+        "print(sorted(m for m in ('torch', 'hypothesis', 'sympy') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]", f"import reference_impl loads {loaded.strip()}"
 
 
 @given(

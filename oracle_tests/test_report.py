@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import conftest
-from oracle_tests import report
+from reference_impl.testing import report
 
 
 @pytest.fixture

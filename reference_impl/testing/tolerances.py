@@ -38,7 +38,7 @@ Where the error comes from
 
 A wrong formula (a missing factor, a wrong index, a sign) produces relative
 errors of order 1, many orders of magnitude above these bounds, which is what
-lets the errata tests in ``oracle_tests/errata`` fail every wrong formula.
+lets the errata tests in ``reference_impl/testing/errata`` fail every wrong formula.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from oracle_tests.errata.catalog import Erratum
 from reference_impl import vectorized
+from reference_impl.testing.errata.catalog import Erratum
 
 
 def mse_mean_without_division(

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from oracle_tests.errata.catalog import Erratum
 from reference_impl import vectorized
+from reference_impl.testing.errata.catalog import Erratum
 
 
 def bias_grad_summed_over_classes(

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from oracle_tests.errata.catalog import Erratum
 from reference_impl import vectorized
 from reference_impl._validation import int_pair
+from reference_impl.testing.errata.catalog import Erratum
 
 Window = list[tuple[int, int, float]]
 

@@ -167,7 +167,7 @@ def test_bad_arrays(namespace: ModuleType, name: str) -> None:
 @pytest.mark.parametrize(
     ("shape", "params"),
     [
-        # the example of DERIVATIONS.md: taps at columns -1 and 1 of a 1-wide input
+        # the example of docs/derivations.md: taps at columns -1 and 1 of a 1-wide input
         ((1, 1, 3, 1), {"kernel_size": (1, 2), "padding": (0, 1), "dilation": (1, 2)}),
         ((1, 1, 1, 3), {"kernel_size": (2, 1), "padding": (1, 0), "dilation": (2, 1)}),
         # taps at rows -1 and 2 of a 2-high input, 3-D input

@@ -54,7 +54,7 @@ def conv2d_cases(draw: st.DrawFn, dtype: np.dtype[Any]) -> Case:
     worked_example = draw(st.integers(0, 5), label="worked-example geometry") == 0
     padding: Any
     if worked_example:
-        # The seeds' hand-derived case: 3×3 input, 2×2 kernel, stride 1, no padding.
+        # The published hand-derived case: 3×3 input, 2×2 kernel, stride 1, no padding.
         kh = kw = 2
         stride, dilation = (1, 1), (1, 1)
         form, padding = draw(st.sampled_from(_NO_PADDING), label="padding")

@@ -3,11 +3,12 @@
 * two stacked convolutions with a ReLU between them: ``∂L/∂x`` of the second
   layer is the upstream gradient of the first, all six gradients against torch;
 * the textbook closed forms (the baseline of the errata in
-  ``oracle_tests/errata/conv.py``) against torch, so that each erratum is one
+  ``reference_impl/testing/errata/conv.py``) against torch, so that each erratum is one
   mistake away from a right formula;
-* the seeds' hand-written 3×3 input / 2×2 kernel gradients, entry by entry;
-* seed 004's padding convention (the odd extra row and column on the top-left)
-  as an explicit four-sided padding, beside torch's ``"same"``;
+* the hand-written 3×3 input / 2×2 kernel gradients of the published worked
+  example (the unsigned post and Saraswat, docs/derivations.md), entry by entry;
+* Diba's (2024) padding convention (the odd extra row and column on the
+  top-left) as an explicit four-sided padding, beside torch's ``"same"``;
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ def test_conv2d_closed_forms_agree_with_torch(data: st.DataObject) -> None:
     report.record_example("conv2d", "closed forms = torch", case.corners, SPEC.corners)
 
 
-# --------------------------------------------------------- the seeds' examples
+# ----------------------------------------------- the published worked examples
 
 
 def _symbols(dtype: Any = np.float64) -> tuple[Any, Any, Any]:
@@ -171,7 +172,7 @@ def _symbols(dtype: Any = np.float64) -> tuple[Any, Any, Any]:
 
 
 def test_seed_worked_example_3x3_input_2x2_kernel(namespace: ModuleType) -> None:
-    """Seed 001's nine ``∂L/∂x`` equations, seed 002's four ``∂L/∂K`` equations and ``Z11``."""
+    """The unsigned post's nine ``∂L/∂x`` equations, Saraswat's four ``∂L/∂K`` and ``Z11``."""
     ns = namespace
     x, k, dz = _symbols()
     X, K, D = x[0, 0], k[0, 0], dz[0, 0]
@@ -210,7 +211,7 @@ def test_seed_worked_example_3x3_input_2x2_kernel(namespace: ModuleType) -> None
 
 
 def test_seed_002_input_gradient_slips_are_wrong(namespace: ModuleType) -> None:
-    """Seed 002's ``∂L/∂X23`` (K11 for K12) and ``∂L/∂X33`` (dZ21 for dZ22) differ from ours."""
+    """Saraswat's ``∂L/∂X23`` (K11 for K12) and ``∂L/∂X33`` (dZ21 for dZ22) differ from ours."""
     x, k, dz = _symbols()
     K, D = k[0, 0], dz[0, 0]
     grad_x = namespace.conv2d_backward(dz, x, k)[0][0, 0]
@@ -224,7 +225,7 @@ def test_seed_002_input_gradient_slips_are_wrong(namespace: ModuleType) -> None:
 
 
 def _seed_004_padding(size: int, kernel: int, stride: int, out: int) -> tuple[int, int]:
-    """Seed 004, eq. 7: total ``p = s(h_out − 1) + f − h_in``, the odd extra on the top/left."""
+    """Diba (2024), eq. 7: total ``p = s(h_out − 1) + f − h_in``, the odd extra on the top/left."""
     total = stride * (out - 1) + kernel - size
     return (total + 1) // 2, total // 2
 
@@ -237,7 +238,7 @@ def _seed_004_padding(size: int, kernel: int, stride: int, out: int) -> tuple[in
 def test_seed_004_top_left_padding(
     namespace: ModuleType, size: int, kernel: int, stride: int, out: int
 ) -> None:
-    """Seed 004 pads an odd total with the extra row/column on the top-left: pass it four-sided."""
+    """Diba (2024) pads an odd total with the extra row/column top-left: pass it four-sided."""
     ns = namespace
     top, bottom = _seed_004_padding(size, kernel, stride, out)
     assert top == bottom + 1  # every case here has an odd total

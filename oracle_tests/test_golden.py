@@ -1,8 +1,9 @@
-"""Golden tests: the seeds' worked examples, number for number, in both namespaces.
+"""Golden tests: the worked examples of the published derivations, in both namespaces.
 
-Where a seed gives numbers, the references must reproduce them exactly (the
+Where a document gives numbers, the references must reproduce them exactly (the
 values are exact in binary, or within one rounding). Where it gives formulas
-only, the inputs are chosen so that every term can be told apart.
+only, the inputs are chosen so that every term can be told apart. The documents
+and the short names used below are listed in docs/derivations.md ("Sources").
 """
 
 from __future__ import annotations
@@ -18,111 +19,125 @@ from reference_impl.testing.comparison import assert_close
 
 
 def _same(actual: Any, expected: Any, quantity: str, formula: str, namespace: ModuleType) -> None:
-    """``actual`` equals the seed's number within one float64 rounding or a few."""
-    label = f"golden: {formula.split(' ', 2)[0]} {formula.split(' ', 2)[1]}"
+    """``actual`` equals the document's number within one float64 rounding or a few.
+
+    ``formula`` reads ``"<source>: <example>"``; the report groups by source.
+    """
+    source, _, example = formula.partition(": ")
+    label = f"golden: {source}"
     assert_close(
         actual,
         np.asarray(expected, dtype=np.float64),
         quantity=quantity,
         actual_name=namespace.__name__,
-        expected_name="the seed's value",
+        expected_name="the published value",
         formula=label,
         dtype=np.dtype(np.float64),
         reduction_length=4,
         context=f" ({formula})",
     )
-    example = formula.split(" ", 2)[2] if formula.count(" ") >= 2 else "worked example"
-    report.record_example(label, "seed's numbers", frozenset({example}), frozenset())
+    report.record_example(
+        label, "published numbers", frozenset({example or "worked example"}), frozenset()
+    )
 
 
-# ------------------------------------------------------------------------ seed 000
+# ----------------------------------------------------------------- Benaicha (2023)
 
-#: seed 000, "Backpropagation in Deep Neural Networks": two observations
+#: Benaicha (2023), "Backpropagation in Deep Neural Networks": two observations
 #: (market share, earnings) = (20, 2) and (15, 2), weights (0.2, 0.5), target 6.
-SEED_000_X = np.array([[20.0, 2.0], [15.0, 2.0]])
-SEED_000_W = np.array([[0.2, 0.5]])
-SEED_000_TARGET = np.array([[6.0], [6.0]])
+BENAICHA_X = np.array([[20.0, 2.0], [15.0, 2.0]])
+BENAICHA_W = np.array([[0.2, 0.5]])
+BENAICHA_TARGET = np.array([[6.0], [6.0]])
 
 
-def test_seed_000_forward_and_losses(namespace: ModuleType) -> None:
+def test_benaicha_forward_and_losses(namespace: ModuleType) -> None:
     """z = 0.2·20 + 0.5·2 = 5 and 0.2·15 + 0.5·2 = 4; identity activation; losses 1 and 2."""
-    z = namespace.linear(SEED_000_X, SEED_000_W)
-    _same(z, [[5.0], [4.0]], "z", "seed 000 forward", namespace)
-    # The seed's loss is the difference 6 − ŷ; both predictions are below the
+    z = namespace.linear(BENAICHA_X, BENAICHA_W)
+    _same(z, [[5.0], [4.0]], "z", "Benaicha (2023): forward", namespace)
+    # Benaicha's loss is the difference 6 − ŷ; both predictions are below the
     # target, so it equals the L1 loss |ŷ − 6|.
-    losses = namespace.l1_loss(z, SEED_000_TARGET, reduction="none")
-    _same(losses, [[1.0], [2.0]], "per-observation loss", "seed 000 forward", namespace)
-    mean = namespace.l1_loss(z, SEED_000_TARGET, reduction="mean")
-    _same(mean, 1.5, "average loss", "seed 000 forward", namespace)
+    losses = namespace.l1_loss(z, BENAICHA_TARGET, reduction="none")
+    _same(losses, [[1.0], [2.0]], "per-observation loss", "Benaicha (2023): forward", namespace)
+    mean = namespace.l1_loss(z, BENAICHA_TARGET, reduction="mean")
+    _same(mean, 1.5, "average loss", "Benaicha (2023): forward", namespace)
 
 
 @pytest.mark.parametrize("lr", [0.001, 0.01, 0.5])
-def test_seed_000_gradient_step(namespace: ModuleType, lr: float) -> None:
-    """The update w ← w − α · (∂l1/∂w + ∂l2/∂w) / 2 of seed 000.
+def test_benaicha_gradient_step(namespace: ModuleType, lr: float) -> None:
+    """Benaicha's update w ← w − α · (∂l1/∂w + ∂l2/∂w) / 2.
 
     With l = 6 − ŷ and ŷ = w1 x1 + w2 x2, ∂l/∂wi = −xi for each observation, so
     the mean gradient is (−(20 + 15)/2, −(2 + 2)/2) = (−17.5, −2), and the new
-    weights are (0.2 + 17.5 α, 0.5 + 2 α). Seed 000 leaves the learning rate
+    weights are (0.2 + 17.5 α, 0.5 + 2 α). Benaicha leaves the learning rate
     symbolic (only "between 0 and 1"), so the step is checked for several α.
 
     "Between 0 and 1" is not enough for the loss to fall: each prediction moves
     by α (17.5 x1 + 2 x2) = 354 α and 266.5 α, so α = 0.001 lowers the mean loss
     (to 1.19) but α = 0.01 already overshoots the target (1.6025 > 1.5).
     """
-    z = namespace.linear(SEED_000_X, SEED_000_W)
+    z = namespace.linear(BENAICHA_X, BENAICHA_W)
     one = np.ones(())
-    dz = namespace.l1_loss_backward(one, z, SEED_000_TARGET, reduction="mean")
-    _same(dz, [[-0.5], [-0.5]], "∂L/∂z", "seed 000 gradient", namespace)
-    _, dw, db = namespace.linear_backward(dz, SEED_000_X, SEED_000_W)
+    dz = namespace.l1_loss_backward(one, z, BENAICHA_TARGET, reduction="mean")
+    _same(dz, [[-0.5], [-0.5]], "∂L/∂z", "Benaicha (2023): gradient", namespace)
+    _, dw, db = namespace.linear_backward(dz, BENAICHA_X, BENAICHA_W)
     assert db is None
-    _same(dw, [[-17.5, -2.0]], "mean ∂L/∂w", "seed 000 gradient", namespace)
-    new_w, buffer = namespace.sgd_step(SEED_000_W, dw, lr)
+    _same(dw, [[-17.5, -2.0]], "mean ∂L/∂w", "Benaicha (2023): gradient", namespace)
+    new_w, buffer = namespace.sgd_step(BENAICHA_W, dw, lr)
     assert buffer is None
     _same(
         new_w,
         [[0.2 + 17.5 * lr, 0.5 + 2.0 * lr]],
         f"w after one step, α={lr}",
-        "seed 000 step",
+        "Benaicha (2023): step",
         namespace,
     )
-    after = float(namespace.l1_loss(namespace.linear(SEED_000_X, new_w), SEED_000_TARGET))
+    after = float(namespace.l1_loss(namespace.linear(BENAICHA_X, new_w), BENAICHA_TARGET))
     assert (after < 1.5) == (lr < 0.002), after
 
 
-# ------------------------------------------------------------------------ seed 003
+# -------------------------------------------------------------------- chanchishing
+#
+# chanchishing, "04 Forward and Back Propagation" (Introduction-to-Deep-Learning
+# GitHub wiki): the single neuron and the two-layer network with ReLU, sigmoid, BCE.
 
 
-def test_seed_003_relu_derivative(namespace: ModuleType) -> None:
+def test_chanchishing_relu_derivative(namespace: ModuleType) -> None:
     """ReLU'(z) = 1 if z > 0, 0 if z ≤ 0 (the indicator 1[z > 0]), z = 0 included."""
     z = np.array([-3.0, -0.5, 0.0, 0.25, 7.0])
     upstream = np.array([2.0, 3.0, 5.0, 7.0, 11.0])
-    _same(namespace.relu(z), [0.0, 0.0, 0.0, 0.25, 7.0], "relu", "seed 003 ReLU", namespace)
+    _same(namespace.relu(z), [0.0, 0.0, 0.0, 0.25, 7.0], "relu", "chanchishing: ReLU", namespace)
     grad = namespace.relu_backward(upstream, z)
-    _same(grad, [0.0, 0.0, 0.0, 7.0, 11.0], "upstream ⊙ 1[z > 0]", "seed 003 ReLU", namespace)
+    _same(grad, [0.0, 0.0, 0.0, 7.0, 11.0], "upstream ⊙ 1[z > 0]", "chanchishing: ReLU", namespace)
 
 
-def test_seed_003_sigmoid_derivative(namespace: ModuleType) -> None:
+def test_chanchishing_sigmoid_derivative(namespace: ModuleType) -> None:
     """σ'(z) = σ(z)(1 − σ(z)) = a(1 − a): at z = 0, 1/4; at z = ±ln 3, a = 3/4 or 1/4 and 3/16."""
     z = np.array([0.0, np.log(3.0), -np.log(3.0)])
     a = namespace.sigmoid(z)
-    _same(a, [0.5, 0.75, 0.25], "a = σ(z)", "seed 003 sigmoid", namespace)
+    _same(a, [0.5, 0.75, 0.25], "a = σ(z)", "chanchishing: sigmoid", namespace)
     grad = namespace.sigmoid_backward(np.ones(3), z)
-    _same(grad, [0.25, 0.1875, 0.1875], "a(1 − a)", "seed 003 sigmoid", namespace)
+    _same(grad, [0.25, 0.1875, 0.1875], "a(1 − a)", "chanchishing: sigmoid", namespace)
 
 
-def test_seed_003_bce_derivative(namespace: ModuleType) -> None:
+def test_chanchishing_bce_derivative(namespace: ModuleType) -> None:
     """∂L/∂ŷ = −y/ŷ + (1 − y)/(1 − ŷ) = (ŷ − y) / (ŷ(1 − ŷ)), one example at a time."""
     y_hat = np.array([0.75, 0.25, 0.5, 0.75])
     y = np.array([1.0, 0.0, 1.0, 0.0])
     expected = -y / y_hat + (1 - y) / (1 - y_hat)
-    _same(expected, [-4 / 3, 4 / 3, -2.0, 4.0], "−y/ŷ + (1 − y)/(1 − ŷ)", "seed 003 BCE", namespace)
+    _same(
+        expected,
+        [-4 / 3, 4 / 3, -2.0, 4.0],
+        "−y/ŷ + (1 − y)/(1 − ŷ)",
+        "chanchishing: BCE",
+        namespace,
+    )
     grad = namespace.binary_cross_entropy_backward(np.ones(4), y_hat, y, reduction="none")
-    _same(grad, expected, "∂L/∂ŷ", "seed 003 BCE", namespace)
+    _same(grad, expected, "∂L/∂ŷ", "chanchishing: BCE", namespace)
     loss = namespace.binary_cross_entropy(y_hat, y, reduction="none")
-    _same(loss, -np.log([0.75, 0.75, 0.5, 0.25]), "L", "seed 003 BCE", namespace)
+    _same(loss, -np.log([0.75, 0.75, 0.5, 0.25]), "L", "chanchishing: BCE", namespace)
 
 
-def test_seed_003_cancellation_and_single_neuron(namespace: ModuleType) -> None:
+def test_chanchishing_cancellation_and_single_neuron(namespace: ModuleType) -> None:
     """δ = ∂L/∂ŷ · σ'(z) = ŷ − y, and for one neuron ∂L/∂w = (a − y) x.
 
     z = w x + b with x = 2, w = ln 3 / 2, b = 0 gives a = σ(ln 3) = 3/4; with
@@ -137,16 +152,16 @@ def test_seed_003_cancellation_and_single_neuron(namespace: ModuleType) -> None:
     one = np.ones(())
     dl_da = namespace.binary_cross_entropy_backward(one, a, y, reduction="sum")
     delta = namespace.sigmoid_backward(dl_da, z)
-    _same(delta, [[-0.25]], "δ = ŷ − y (chained)", "seed 003 cancellation", namespace)
+    _same(delta, [[-0.25]], "δ = ŷ − y (chained)", "chanchishing: cancellation", namespace)
     logits = namespace.binary_cross_entropy_with_logits_backward(one, z, y, reduction="sum")
-    _same(logits, [[-0.25]], "δ = ŷ − y (on logits)", "seed 003 cancellation", namespace)
+    _same(logits, [[-0.25]], "δ = ŷ − y (on logits)", "chanchishing: cancellation", namespace)
     _, dw, db = namespace.linear_backward(delta, x, w, b)
-    _same(dw, [[-0.5]], "∂L/∂w = (a − y) x", "seed 003 single neuron", namespace)
-    _same(db, [-0.25], "∂L/∂b = a − y", "seed 003 single neuron", namespace)
+    _same(dw, [[-0.5]], "∂L/∂w = (a − y) x", "chanchishing: single neuron", namespace)
+    _same(db, [-0.25], "∂L/∂b = a − y", "chanchishing: single neuron", namespace)
 
 
-def test_seed_003_two_layer_network_by_hand(namespace: ModuleType) -> None:
-    """Seed 003's two-layer recursion on numbers small enough to follow by hand.
+def test_chanchishing_two_layer_network_by_hand(namespace: ModuleType) -> None:
+    """The wiki's two-layer recursion on numbers small enough to follow by hand.
 
     x = (1, 2); W1 = [[1, 0], [0, −1], [1, 1]], b1 = 0 → z1 = (1, −2, 3), a1 = (1, 0, 3).
     W2 = [[2, 5, −1]], b2 = 1 + ln 3 → z2 = 2 − 3 + 1 + ln 3 = ln 3, ŷ = 3/4.
@@ -161,7 +176,7 @@ def test_seed_003_two_layer_network_by_hand(namespace: ModuleType) -> None:
     w2 = np.array([[2.0, 5.0, -1.0]])
     b2 = np.array([1.0 + np.log(3.0)])
     y = np.array([[0.0]])
-    label = "seed 003 two layers"
+    label = "chanchishing: two layers"
     z1 = namespace.linear(x, w1, b1)
     _same(z1, [[1.0, -2.0, 3.0]], "z1", label, namespace)
     a1 = namespace.relu(z1)
@@ -182,20 +197,22 @@ def test_seed_003_two_layer_network_by_hand(namespace: ModuleType) -> None:
     _same(db1, [1.5, 0.0, -0.75], "∂L/∂b1 = δ1", label, namespace)
 
 
-# ------------------------------------------------------------------ seeds 001, 002
+# --------------------------------------------------------- unsigned post, Saraswat
 #
 # A 3×3 input X, a 2×2 kernel K, stride 1, no padding: Z = X ⋆ K is 2×2 and
 #
 #     Z_ij = Σ_mn X_(i+m−1)(j+n−1) K_mn + B          (i, j, m, n ∈ {1, 2})
 #
-# The seeds list the input and kernel gradients element by element, 1-based.
+# The unsigned post "Backward propagation in Convolutional Neural Networks (CNNs):
+# Intuition, Math, and a Simple Example" and Saraswat's "Backward Pass of CNN"
+# list the input and kernel gradients element by element, 1-based.
 # An equation is a list of (upstream index, kernel or input index) pairs, each
 # pair one term ``dZ_ab · K_mn`` (or ``dZ_ab · X_kl``).
 
 Equation = list[tuple[str, str]]
 
-#: seed 001, ∂L/∂x_ij with dy for the upstream gradient and f for the kernel
-SEED_001_GRAD_INPUT: dict[str, Equation] = {
+#: the unsigned post, ∂L/∂x_ij with dy for the upstream gradient and f for the kernel
+UNSIGNED_POST_GRAD_INPUT: dict[str, Equation] = {
     "11": [("11", "11")],  # dy11·f11
     "12": [("11", "12"), ("12", "11")],  # dy11·f12 + dy12·f11
     "13": [("12", "12")],  # dy12·f12
@@ -207,8 +224,8 @@ SEED_001_GRAD_INPUT: dict[str, Equation] = {
     "33": [("22", "22")],  # dy22·f22
 }
 
-#: seed 002, ∂L/∂X_ij with dZ and K, as printed; two equations are wrong (erratum 4)
-SEED_002_GRAD_INPUT_AS_PRINTED: dict[str, Equation] = {
+#: Saraswat, ∂L/∂X_ij with dZ and K, as printed; two equations are wrong (erratum 4)
+SARASWAT_GRAD_INPUT_AS_PRINTED: dict[str, Equation] = {
     "11": [("11", "11")],
     "12": [("11", "12"), ("12", "11")],
     "13": [("12", "12")],
@@ -220,23 +237,23 @@ SEED_002_GRAD_INPUT_AS_PRINTED: dict[str, Equation] = {
     "33": [("21", "22")],  # printed dZ21; dZ22 belongs there
 }
 
-#: seed 002's list with the two errors of DERIVATIONS.md erratum 4 corrected
-SEED_002_GRAD_INPUT: dict[str, Equation] = {
-    **SEED_002_GRAD_INPUT_AS_PRINTED,
+#: Saraswat's list with the two errors of docs/derivations.md, erratum 4, corrected
+SARASWAT_GRAD_INPUT: dict[str, Equation] = {
+    **SARASWAT_GRAD_INPUT_AS_PRINTED,
     "23": [("12", "22"), ("22", "12")],  # ∂L/∂X23 = dZ12·K22 + dZ22·K12
     "33": [("22", "22")],  # ∂L/∂X33 = dZ22·K22
 }
 
-#: seed 002, ∂L/∂K_mn = Σ_ij dZ_ij · X_(i+m−1)(j+n−1)
-SEED_002_GRAD_KERNEL: dict[str, Equation] = {
+#: Saraswat, ∂L/∂K_mn = Σ_ij dZ_ij · X_(i+m−1)(j+n−1)
+SARASWAT_GRAD_KERNEL: dict[str, Equation] = {
     "11": [("11", "11"), ("12", "12"), ("21", "21"), ("22", "22")],
     "12": [("11", "12"), ("12", "13"), ("21", "22"), ("22", "23")],
     "21": [("11", "21"), ("12", "22"), ("21", "31"), ("22", "32")],
     "22": [("11", "22"), ("12", "23"), ("21", "32"), ("22", "33")],
 }
 
-#: seed 002, the forward: Z_ij = Σ X·K + B
-SEED_002_FORWARD: dict[str, Equation] = {
+#: Saraswat, the forward: Z_ij = Σ X·K + B
+SARASWAT_FORWARD: dict[str, Equation] = {
     "11": [("11", "11"), ("12", "12"), ("21", "21"), ("22", "22")],
     "12": [("12", "11"), ("13", "12"), ("22", "21"), ("23", "22")],
     "21": [("21", "11"), ("22", "12"), ("31", "21"), ("32", "22")],
@@ -288,11 +305,11 @@ def _as_conv(*arrays: np.ndarray[Any, Any]) -> list[np.ndarray[Any, Any]]:
 
 
 @pytest.mark.parametrize(
-    ("seed", "equations"),
-    [("seed 001", SEED_001_GRAD_INPUT), ("seed 002", SEED_002_GRAD_INPUT)],
+    ("source", "equations"),
+    [("unsigned post", UNSIGNED_POST_GRAD_INPUT), ("Saraswat", SARASWAT_GRAD_INPUT)],
 )
-def test_seed_input_gradient_equations(
-    namespace: ModuleType, seed: str, equations: dict[str, Equation]
+def test_published_input_gradient_equations(
+    namespace: ModuleType, source: str, equations: dict[str, Equation]
 ) -> None:
     """Each listed ∂L/∂X_ij = Σ dZ_ab · K_mn equals conv2d_backward's, term for term."""
     x, k, dz = _as_conv(PRIME_X, POWER_K, POWER_DZ)
@@ -306,30 +323,30 @@ def test_seed_input_gradient_equations(
             expected,
             quantity=f"∂L/∂X{position}",
             actual_name=namespace.__name__,
-            expected_name=f"{seed}'s equation",
-            formula=f"golden: {seed}",
+            expected_name=f"{source}'s equation",
+            formula=f"golden: {source}",
             dtype=np.dtype(np.float64),
             reduction_length=4,
             context=(
-                f"\n  {seed}: ∂L/∂X{position} = {written}"
+                f"\n  {source}: ∂L/∂X{position} = {written}"
                 f"\n  conv2d_backward's value has the terms {_input_terms(actual)}"
             ),
         )
     report.record_example(
-        f"golden: {seed}",
-        "seed's numbers",
+        f"golden: {source}",
+        "published numbers",
         frozenset({"3×3 input, 2×2 kernel: ∂L/∂X"}),
         frozenset(),
     )
 
 
-def test_seed_002_printed_input_gradient_has_two_wrong_terms(namespace: ModuleType) -> None:
-    """Erratum 4: as printed, seed 002's ∂L/∂X23 and ∂L/∂X33 name the wrong terms."""
+def test_saraswat_printed_input_gradient_has_two_wrong_terms(namespace: ModuleType) -> None:
+    """Erratum 4: as printed, Saraswat's ∂L/∂X23 and ∂L/∂X33 name the wrong terms."""
     x, k, dz = _as_conv(PRIME_X, POWER_K, POWER_DZ)
     grad_x = namespace.conv2d_backward(dz, x, k)[0][0, 0]
     wrong = {
         position
-        for position, equation in SEED_002_GRAD_INPUT_AS_PRINTED.items()
+        for position, equation in SARASWAT_GRAD_INPUT_AS_PRINTED.items()
         if _evaluate(equation, POWER_DZ, POWER_K) != _at(grad_x, position)
     }
     assert wrong == {"23", "33"}
@@ -337,20 +354,20 @@ def test_seed_002_printed_input_gradient_has_two_wrong_terms(namespace: ModuleTy
     assert _input_terms(_at(grad_x, "33")) == "1·dZ22·K22"
 
 
-def test_seed_002_kernel_gradient_and_forward_equations(namespace: ModuleType) -> None:
-    """Seed 002's four ∂L/∂K_mn, its four Z_ij and ∂L/∂B = Σ dZ, with identifiable terms."""
+def test_saraswat_kernel_gradient_and_forward_equations(namespace: ModuleType) -> None:
+    """Saraswat's four ∂L/∂K_mn, its four Z_ij and ∂L/∂B = Σ dZ, with identifiable terms."""
     bias = np.array([0.5])
     x, k, dz = _as_conv(PRIME_X, POWER_K, BLOCK_DZ)
     z = namespace.conv2d(x, k, bias)[0, 0]
     _, grad_k, grad_b = namespace.conv2d_backward(dz, x, k, bias)
-    for position, equation in SEED_002_FORWARD.items():
+    for position, equation in SARASWAT_FORWARD.items():
         expected = _evaluate(equation, PRIME_X, POWER_K) + 0.5
-        _same(_at(z, position), expected, f"Z{position}", "seed 002 forward", namespace)
-    for position, equation in SEED_002_GRAD_KERNEL.items():
+        _same(_at(z, position), expected, f"Z{position}", "Saraswat: forward", namespace)
+    for position, equation in SARASWAT_GRAD_KERNEL.items():
         expected = _evaluate(equation, BLOCK_DZ, PRIME_X)
         _same(
-            _at(grad_k[0, 0], position), expected, f"∂L/∂K{position}", "seed 002 ∂L/∂K", namespace
+            _at(grad_k[0, 0], position), expected, f"∂L/∂K{position}", "Saraswat: ∂L/∂K", namespace
         )
-    _same(grad_b, [BLOCK_DZ.sum()], "∂L/∂B = Σ dZ", "seed 002 ∂L/∂B", namespace)
+    _same(grad_b, [BLOCK_DZ.sum()], "∂L/∂B = Σ dZ", "Saraswat: ∂L/∂B", namespace)
     # ∂L/∂K11 = dZ11·X11 + dZ12·X12 + dZ21·X21 + dZ22·X22, one prime per block:
     assert _at(grad_k[0, 0], "11") == 11_007_003_002  # X22 = 11, X21 = 7, X12 = 3, X11 = 2

@@ -114,7 +114,7 @@ def test_sgd_does_not_mutate(namespace: ModuleType) -> None:
 
 
 def test_plain_sgd_is_the_seed_update(namespace: ModuleType) -> None:
-    """Seeds 000 and 002: w ← w − α · (mean gradient over the batch)."""
+    """Benaicha (2023): w ← w − α · (mean gradient over the batch)."""
     w = np.array([0.2, 0.5])
     per_example = np.array([[-20.0, -2.0], [-30.0, -4.0]])
     new_w, buffer = namespace.sgd_step(w, per_example.mean(axis=0), 0.01)

@@ -11,7 +11,9 @@ from reference_impl.testing.errata.catalog import Erratum
 
 
 def sigmoid_times_sigma(grad_output: Any, x: Any) -> Any:
-    """Seed 004, eq. 11: ``dz = dq ∘ σ(z)``; the derivative is σ(z)(1 − σ(z)).
+    """Diba (2024), eq. 11: ``dz = dq ∘ σ(z)``; the derivative is σ(z)(1 − σ(z)).
+
+    See docs/derivations.md, erratum 1.
 
     Shrunk counterexample: x = [0.0]: σ(0) = 1/2 but σ'(0) = 1/4.
     """
@@ -51,7 +53,7 @@ ERRATA = [
     Erratum(
         name="erratum-1-sigmoid-derivative-is-sigma",
         formula="sigmoid",
-        source="Seed 004, eq. 11 (DERIVATIONS.md erratum 1)",
+        source="Diba (2024), eq. 11; docs/derivations.md, erratum 1",
         mistake="dz = dq ∘ σ(z) instead of dq ∘ σ'(z)",
         backward=sigmoid_times_sigma,
     ),

@@ -106,7 +106,9 @@ def dilated_gradient_one_too_wide(
     dilation: Any = 1,
     groups: int = 1,
 ) -> tuple[Any, Any, Any]:
-    """Seed 004, §3.2: the dilated gradient is ``h_out(s + 1) − 1`` wide.
+    """Diba (2024), §3.2 and §3.4: the dilated gradient is ``h_out(s + 1) − 1`` wide.
+
+    See docs/derivations.md, erratum 2.
 
     That width means ``s`` zeros between neighbours instead of ``s − 1``, so
     ``δ`` is spread over a grid of pitch ``s + 1`` while the forward windows
@@ -138,7 +140,9 @@ def weight_grad_summed_over_output_channels(
     dilation: Any = 1,
     groups: int = 1,
 ) -> tuple[Any, Any, Any]:
-    """Seed 004, eqs. 12, 14 and 15: ``dW_μν`` carries a sum over the output channels ν.
+    """Diba (2024), eqs. 12, 14 and 15: ``dW_μν`` carries a sum over the output channels ν.
+
+    See docs/derivations.md, erratum 3.
 
     The filter of output channel ν only touches ``z_ν``; summing over ν hands
     every filter the same gradient. The sum runs over the batch and the
@@ -170,7 +174,9 @@ def input_grad_summed_over_input_channel_range(
     dilation: Any = 1,
     groups: int = 1,
 ) -> tuple[Any, Any, Any]:
-    """Seed 004, eq. 28: ``dq`` sums ``dz̄_ν ⋆ rot(W_μν)`` for ν up to ``ch_in − 1``.
+    """Diba (2024), eq. 28: ``dq`` sums ``dz̄_ν ⋆ rot(W_μν)`` for ν up to ``ch_in − 1``.
+
+    See docs/derivations.md, erratum 3.
 
     The sum belongs over the output channels ν < ch_out. Written over the
     input channel range it drops output channels when ch_in < ch_out; when
@@ -191,8 +197,8 @@ def input_grad_summed_over_input_channel_range(
     for o in range(c_out):
         first = (o // og) * cg
         dense[o, first : first + cg] = weight[o]
-    # The seed's range ν < ch_in; the right one is ν < ch_out. Channels the
-    # seed's range names beyond ch_out do not exist and contribute nothing.
+    # Diba's range ν < ch_in; the right one is ν < ch_out. Channels the
+    # printed range names beyond ch_out do not exist and contribute nothing.
     kept = min(c_in, c_out)
     grad_input, _, _ = closed_form_backward(
         np.ascontiguousarray(grad_output[:, :kept]),
@@ -207,7 +213,7 @@ def input_grad_summed_over_input_channel_range(
     return grad_input, grad_weight, grad_bias
 
 
-def seed_002_input_grad_list(
+def input_grad_list_with_wrong_terms(
     grad_output: Any,
     x: Any,
     weight: Any,
@@ -217,15 +223,18 @@ def seed_002_input_grad_list(
     dilation: Any = 1,
     groups: int = 1,
 ) -> tuple[Any, Any, Any]:
-    """Seed 002's element-by-element ``∂L/∂X`` for a 3×3 input and a 2×2 kernel.
+    """Saraswat's element-by-element ``∂L/∂X`` for a 3×3 input and a 2×2 kernel.
+
+    See docs/derivations.md, erratum 4.
 
     The list has two slips: ``∂L/∂X23`` uses ``K11`` where ``K12`` belongs and
-    ``∂L/∂X33`` uses ``dZ21`` where ``dZ22`` belongs (seed 001's list has both
-    right). The list is applied to every (batch, output channel, input channel)
-    triple of that geometry (stride 1, no padding, no dilation); any other
+    ``∂L/∂X33`` uses ``dZ21`` where ``dZ22`` belongs (the unsigned post
+    "Backward propagation in CNNs" lists both right). The list is applied to
+    every (batch, output channel, input channel) triple of that geometry
+    (stride 1, no padding, no dilation); any other
     geometry gets the right gradient, so only the worked-example corner of the
     strategy can expose it.
-    Shrunk counterexample: the seeds' geometry itself, one channel, kernel
+    Shrunk counterexample: the worked example's geometry itself, one channel, kernel
     K = [[0, 0], [0, 1/16]]: ∂L/∂X33 comes out dZ21/16 instead of dZ22/16.
     """
     grad_input, grad_weight, grad_bias = vectorized.conv2d_backward(
@@ -248,7 +257,7 @@ def seed_002_input_grad_list(
             dz = grad_output[n, o]
             for c in range(cg):
                 k = weight[o, c]
-                # 1-based names of the seed: dZ11 = dz[0, 0], K12 = k[0, 1], X23 = dx[1, 2].
+                # Saraswat's 1-based names: dZ11 = dz[0, 0], K12 = k[0, 1], X23 = dx[1, 2].
                 dx = grad_input[n, (o // og) * cg + c]
                 dx[0, 0] += dz[0, 0] * k[0, 0]
                 dx[0, 1] += dz[0, 0] * k[0, 1] + dz[0, 1] * k[0, 0]
@@ -256,10 +265,10 @@ def seed_002_input_grad_list(
                 dx[1, 0] += dz[0, 0] * k[1, 0] + dz[1, 0] * k[0, 0]
                 dx[1, 1] += dz[0, 0] * k[1, 1] + dz[0, 1] * k[1, 0]
                 dx[1, 1] += dz[1, 0] * k[0, 1] + dz[1, 1] * k[0, 0]
-                dx[1, 2] += dz[0, 1] * k[1, 1] + dz[1, 1] * k[0, 0]  # seed: K11, right: K12
+                dx[1, 2] += dz[0, 1] * k[1, 1] + dz[1, 1] * k[0, 0]  # printed: K11, right: K12
                 dx[2, 0] += dz[1, 0] * k[1, 0]
                 dx[2, 1] += dz[1, 0] * k[1, 1] + dz[1, 1] * k[1, 0]
-                dx[2, 2] += dz[1, 0] * k[1, 1]  # seed: dZ21, right: dZ22
+                dx[2, 2] += dz[1, 0] * k[1, 1]  # printed: dZ21, right: dZ22
     return grad_input, grad_weight, grad_bias
 
 
@@ -351,30 +360,30 @@ ERRATA = [
     Erratum(
         name="erratum-2-dilated-gradient-width",
         formula="conv2d",
-        source="Seed 004, §3.2 (DERIVATIONS.md erratum 2)",
+        source="Diba (2024), §3.2 and §3.4; docs/derivations.md, erratum 2",
         mistake="δ dilated to width h_out(s + 1) − 1 (s zeros between neighbours)",
         backward=dilated_gradient_one_too_wide,
     ),
     Erratum(
         name="erratum-3-weight-grad-channel-sum",
         formula="conv2d",
-        source="Seed 004, eqs. 12, 14, 15 (DERIVATIONS.md erratum 3)",
+        source="Diba (2024), eqs. 12, 14, 15; docs/derivations.md, erratum 3",
         mistake="dW_μν summed over the output channels ν",
         backward=weight_grad_summed_over_output_channels,
     ),
     Erratum(
         name="erratum-3-input-grad-channel-range",
         formula="conv2d",
-        source="Seed 004, eq. 28 (DERIVATIONS.md erratum 3)",
+        source="Diba (2024), eq. 28; docs/derivations.md, erratum 3",
         mistake="dX sums over ν < ch_in instead of the output channels ν < ch_out",
         backward=input_grad_summed_over_input_channel_range,
     ),
     Erratum(
-        name="erratum-4-seed-002-input-grad-list",
+        name="erratum-4-input-grad-list-wrong-terms",
         formula="conv2d",
-        source="Seed 002, 3×3 / 2×2 input-gradient list (DERIVATIONS.md erratum 4)",
+        source="Saraswat, 3×3 / 2×2 input-gradient list; docs/derivations.md, erratum 4",
         mistake="∂L/∂X23 uses K11 instead of K12; ∂L/∂X33 uses dZ21 instead of dZ22",
-        backward=seed_002_input_grad_list,
+        backward=input_grad_list_with_wrong_terms,
     ),
     Erratum(
         name="conv-input-grad-kernel-not-rotated",

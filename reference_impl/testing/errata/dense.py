@@ -13,7 +13,9 @@ from reference_impl.testing.errata.catalog import Erratum
 def bias_grad_summed_over_classes(
     grad_output: Any, x: Any, weight: Any, bias: Any = None
 ) -> tuple[Any, Any, Any]:
-    """Seed 002's dense backward: ``db = dL_dout.sum(axis=0)``.
+    """Saraswat, fully connected layer backward: ``db = dL_dout.sum(axis=0)``.
+
+    See docs/derivations.md, erratum 7.
 
     Right for a batch (N, out), where axis 0 is the batch. On one 1-D example
     axis 0 is the class axis, so every bias receives the sum over classes.
@@ -23,7 +25,7 @@ def bias_grad_summed_over_classes(
     grad_input, grad_weight, _ = vectorized.linear_backward(grad_output, x, weight, bias)
     if bias is None:
         return grad_input, grad_weight, None
-    if grad_output.ndim == 1:  # the seed's single example: axis 0 is the class axis
+    if grad_output.ndim == 1:  # Saraswat's single example: axis 0 is the class axis
         grad_bias = np.full_like(bias, grad_output.sum(axis=0))
     else:  # a batch: axis 0 (after flattening) is the batch, and the sum is right
         grad_bias = grad_output.reshape(-1, bias.shape[0]).sum(axis=0)
@@ -50,7 +52,7 @@ ERRATA = [
     Erratum(
         name="erratum-7-bias-grad-summed-over-classes",
         formula="linear",
-        source="Seed 002, dense backward (DERIVATIONS.md erratum 7)",
+        source="Saraswat, fully connected backward; docs/derivations.md, erratum 7",
         mistake="db sums a single example's gradient over the output features",
         backward=bias_grad_summed_over_classes,
     ),

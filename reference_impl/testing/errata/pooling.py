@@ -63,7 +63,7 @@ def max_pool2d_backward_every_tie(
     dilation: Any = 1,
     ceil_mode: bool = False,
 ) -> np.ndarray[Any, Any]:
-    """Seed 002, first max-pool backward (DERIVATIONS.md item 5).
+    """Saraswat, max pool layer, first backward (docs/derivations.md, erratum 5).
 
     Mistake: the upstream gradient goes to *every* position equal to the window
     maximum. With a tie the window hands out its gradient two or more times;
@@ -94,7 +94,7 @@ def max_pool2d_backward_assigned(
     dilation: Any = 1,
     ceil_mode: bool = False,
 ) -> np.ndarray[Any, Any]:
-    """Seed 002, second max-pool backward (DERIVATIONS.md item 6).
+    """Saraswat, max pool layer, second backward (docs/derivations.md, erratum 6).
 
     Mistake: ``dx[argmax] = g`` per window. Right when windows do not overlap;
     when one element is the maximum of two overlapping windows the second
@@ -166,14 +166,14 @@ ERRATA = [
     Erratum(
         name="erratum-5-max-pool-gradient-to-every-tie",
         formula="max_pool2d",
-        source="Seed 002, first max-pool backward (DERIVATIONS.md erratum 5)",
+        source="Saraswat, first max-pool backward; docs/derivations.md, erratum 5",
         mistake="the gradient goes to every position equal to the window maximum, not the first",
         backward=max_pool2d_backward_every_tie,
     ),
     Erratum(
         name="erratum-6-max-pool-gradient-assigned",
         formula="max_pool2d",
-        source="Seed 002, second max-pool backward (DERIVATIONS.md erratum 6)",
+        source="Saraswat, second max-pool backward; docs/derivations.md, erratum 6",
         mistake="dx[argmax] = g per window: overlapping windows overwrite instead of adding",
         backward=max_pool2d_backward_assigned,
     ),

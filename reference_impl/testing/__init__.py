@@ -21,3 +21,19 @@ if _MISSING:
         'install the test extra: pip install "reference-impl[test]" '
         '(or pip install -e ".[test]" in a clone)'
     )
+
+from reference_impl.testing.checker import (  # noqa: E402
+    CandidateShapeError,
+    CheckReport,
+    FormulaMismatch,
+    available_corners,
+    check_formula,
+)
+
+__all__ = [
+    "CandidateShapeError",
+    "CheckReport",
+    "FormulaMismatch",
+    "available_corners",
+    "check_formula",
+]

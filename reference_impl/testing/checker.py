@@ -18,6 +18,7 @@ raised. On agreement, :func:`check_formula` returns a :class:`CheckReport`.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -49,6 +50,10 @@ class FormulaMismatch(AssertionError):
     """The candidate disagrees with torch; the message says where, how and why."""
 
 
+class CandidateShapeError(ValueError):
+    """The candidate returned the wrong number of values: a usage error, not a mismatch."""
+
+
 @dataclass
 class CheckReport:
     """What an agreeing check covered."""
@@ -68,7 +73,7 @@ class CheckReport:
         for dtype, count in self.examples.items():
             item.examples[f"agrees with torch ({dtype})"] = count
         item.worst_ratio, item.compared = self.worst_ratio, True
-        item.corners, item.claimed = set(self.corners), set(self.claimed)
+        item.corners = set(self.corners)
         stats[self.formula] = item
         lines = [
             f"{self.formula}: the candidate agrees with torch.autograd on "
@@ -77,6 +82,11 @@ class CheckReport:
         if self.held:
             lines.append(f"held: {_kwargs(self.held)}")
         lines += report.format_report(stats)
+        unreached = sorted(self.claimed - self.corners)
+        if unreached:
+            lines.append(
+                "not reached (held parameters, or raise max_examples): " + ", ".join(unreached)
+            )
         lines += [f"RuntimeWarning from the candidate: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -97,7 +107,7 @@ class _Candidate:
 
     def run(self, case: Case, grad_outputs: tuple[Any, ...]) -> dict[str, Any]:
         """The candidate's outputs and gradients on ``case``, keyed by quantity."""
-        spec, found = self.spec, {}
+        spec, found = self.spec, dict[str, Any]()
         if self.forward is not None:
             result = self.forward(**_taken(case.args, self.forward_takes))
             outputs = evaluate.as_outputs(spec, result) if len(spec.outputs) > 1 else (result,)
@@ -122,10 +132,12 @@ class _Candidate:
             by_name = dict(zip(taken, grads, strict=True))
             return {f"grad_{n}": by_name.get(n) for n in names}
         assert self.backward is not None
-        raise ValueError(
+        without = ""
+        if taken != list(names):
+            without = f", or {len(taken)} without the arguments it does not take"
+        raise CandidateShapeError(
             f"{_name(self.backward)} returned {len(grads)} gradients; "
-            f"{spec.name}_backward returns {len(names)} ({', '.join(names)})"
-            + (f", or {len(taken)} without the arguments it does not take" if taken != list(names) else "")
+            f"{spec.name}_backward returns {len(names)} ({', '.join(names)}){without}"
         )
 
 
@@ -135,7 +147,7 @@ def _name(function: Callable[..., Any]) -> str:
 
 def _expect_count(kind: str, function: Any, values: Sequence[Any], names: Sequence[str]) -> None:
     if len(values) != len(names):
-        raise ValueError(
+        raise CandidateShapeError(
             f"the {kind} candidate {_name(function)} returned {len(values)} values; "
             f"expected {len(names)} ({', '.join(names)})"
         )
@@ -145,9 +157,9 @@ def _taken(args: Mapping[str, Any], takes: frozenset[str] | None) -> dict[str, A
     return dict(args) if takes is None else {k: v for k, v in args.items() if k in takes}
 
 
-def _accepted(function: Callable[..., Any], reference: Callable[..., Any], skip: int) -> tuple[
-    frozenset[str] | None, dict[str, Any]
-]:
+def _accepted(
+    function: Callable[..., Any], reference: Callable[..., Any], skip: int
+) -> tuple[frozenset[str] | None, dict[str, Any]]:
     """Which reference parameters ``function`` takes, and the defaults of those it does not."""
     if not callable(function):
         raise TypeError(f"the candidate must be callable, got {type(function).__name__}")
@@ -193,9 +205,7 @@ def _snippet(case: Case, grad_outputs: tuple[Any, ...], candidate: _Candidate) -
         lines.append(f"{_name(candidate.forward)}({call})")
     if candidate.backward is not None:
         upstream = (
-            "grad_output"
-            if len(names) == 1
-            else "(" + ", ".join(f"grad_{n}" for n in names) + ")"
+            "grad_output" if len(names) == 1 else "(" + ", ".join(f"grad_{n}" for n in names) + ")"
         )
         call = ", ".join(f"{k}={k}" for k in _taken(case.args, candidate.backward_takes))
         lines.append(f"{_name(candidate.backward)}({upstream}, {call})")
@@ -232,7 +242,7 @@ class _Search:
             try:
                 found = self.candidate.run(case, grad_outputs)
             except ValueError as error:
-                if "returned" in str(error) and "gradients" in str(error) or "values;" in str(
+                if ("returned" in str(error) and "gradients" in str(error)) or "values;" in str(
                     error
                 ):
                     raise
@@ -263,20 +273,37 @@ class _Search:
             self.worst = max(self.worst, *(v.ratio for v in outcome.verdicts))
         return outcome.failed
 
-    def find(self, steer: Steer, budget: int, shrink: bool) -> Case | None:
-        phases = [Phase.generate, Phase.shrink] if shrink else [Phase.generate]
-        search_settings = settings(
+    def sample(self, steer: Steer, count: int) -> list[tuple[Case, bool]]:
+        """``count`` drawn cases, each with whether the candidate failed on it."""
+        seen: list[tuple[Case, bool]] = []
+
+        def record(case: Case) -> bool:
+            seen.append((case, self.fails(case)))
+            return False
+
+        with contextlib.suppress(NoSuchExample, Unsatisfiable):
+            find(
+                evaluate.any_case(self.candidate.spec, steer, self.dtypes),
+                record,
+                settings=self._settings(count, shrink=False),
+            )
+        return seen
+
+    def _settings(self, budget: int, shrink: bool) -> settings:
+        return settings(
             max_examples=budget,
-            phases=phases,
+            phases=[Phase.generate, Phase.shrink] if shrink else [Phase.generate],
             derandomize=True,
             database=None,
             deadline=None,
             verbosity=Verbosity.quiet,
             suppress_health_check=list(HealthCheck),
         )
+
+    def find(self, steer: Steer, budget: int, shrink: bool) -> Case | None:
         strategy = evaluate.any_case(self.candidate.spec, steer, self.dtypes)
         try:
-            return find(strategy, self.fails, settings=search_settings)
+            return find(strategy, self.fails, settings=self._settings(budget, shrink))
         except NoSuchExample:
             return None
 
@@ -290,6 +317,7 @@ def check_formula(
     require: Iterable[str] = (),
     exclude: Iterable[str] = (),
     max_examples: int | None = None,
+    diagnosis: Iterable[str] = ("corner", "catalog"),
 ) -> CheckReport:
     """Check a candidate ``forward`` and/or ``backward`` of ``formula`` against torch.
 
@@ -307,7 +335,9 @@ def check_formula(
         Corner names every case must, or must not, reach (``"stride > 1"``,
         ``"ties"``...); ``available_corners(formula)`` lists them.
     max_examples
-        Cases drawn (default 200); the diagnosis draws up to 100 more per corner.
+        Cases drawn (default 200); the diagnosis by corner draws a few hundred more.
+    diagnosis
+        Which diagnoses a failure gets: ``"corner"`` and/or ``"catalog"``.
 
     Returns a :class:`CheckReport` on agreement; raises :class:`FormulaMismatch`
     on disagreement, ``ValueError``/``TypeError`` on bad use.
@@ -366,7 +396,8 @@ def check_formula(
             candidate.quantities,
             sorted(search.warnings),
         )
-    raise FormulaMismatch(_explain(spec, candidate, search, steer, failing, held, fixed))
+    kinds = frozenset(diagnosis)
+    raise FormulaMismatch(_explain(spec, candidate, search, steer, failing, held, fixed, kinds))
 
 
 def _spec(formula: str) -> FormulaSpec:
@@ -375,7 +406,9 @@ def _spec(formula: str) -> FormulaSpec:
     try:
         return spec_named(formula)
     except KeyError as error:
-        raise ValueError(f"{error.args[0]} (formulas: {', '.join(s.name for s in SPECS)})") from None
+        raise ValueError(
+            f"{error.args[0]} (formulas: {', '.join(s.name for s in SPECS)})"
+        ) from None
 
 
 def _dtypes(value: Any) -> list[np.dtype[Any]]:
@@ -421,8 +454,9 @@ def _explain(
     failing: Case,
     held: Mapping[str, Any],
     fixed: Mapping[str, Any],
+    kinds: frozenset[str],
 ) -> str:
-    outcome, grad_outputs, found = search.outcome(failing)
+    outcome, grad_outputs, _ = search.outcome(failing)
     corners = sorted(evaluate.reached_corners(failing))
     who = " and ".join(
         f"{kind} {_name(f)}"
@@ -431,22 +465,27 @@ def _explain(
     )
     lines = [f"{spec.name}: the candidate {who} disagrees with torch.autograd."]
     if outcome.error is not None:
-        lines.append(
-            f"  it raised {type(outcome.error).__name__}: {outcome.error} on a valid case"
-        )
+        lines.append(f"  it raised {type(outcome.error).__name__}: {outcome.error} on a valid case")
     else:
         lines.append(
-            summarize(outcome.verdicts, formula="  on the smallest failing case", actual_name="the candidate", expected_name="torch")
+            summarize(
+                outcome.verdicts,
+                formula="  on the smallest failing case",
+                actual_name="the candidate",
+                expected_name="torch",
+            )
         )
     lines.append(
         f"Smallest failing case ({failing.dtype.name}; corners: {', '.join(corners) or 'none'}):"
     )
     lines.append(_snippet(failing, grad_outputs, candidate))
     failures = [failing]
-    lines.append("Diagnosis by corner:")
-    lines += _diagnose_corners(search, steer, failing, failures)
-    lines.append("Diagnosis by catalog:")
-    lines += _diagnose_catalog(spec, candidate, search, failures)
+    if "corner" in kinds:
+        lines.append("Diagnosis by corner:")
+        lines += _diagnose_corners(search, steer, failing, failures)
+    if "catalog" in kinds:
+        lines.append("Diagnosis by catalog:")
+        lines += _diagnose_catalog(spec, candidate, search, failures)
     if held or fixed:
         lines.append(f"Held: {_kwargs({**held, **fixed})} (parameters not taken or fixed)")
     if search.warnings:
@@ -458,25 +497,34 @@ def _explain(
 def _diagnose_corners(
     search: _Search, steer: Steer, failing: Case, failures: list[Case]
 ) -> list[str]:
+    """Which of the failing case's corners the failures need.
+
+    A broad sample counts failures with and without each corner; a corner
+    with failures only when present is then searched again with it excluded
+    (the claim "agrees on every case without it" rests on both).
+    """
+    sample = search.sample(steer, DIAGNOSIS_EXAMPLES * 2)
+    failures.extend(case for case, failed in sample if failed)
+    del failures[CATALOG_CASES:]
     lines = []
-    agrees_without: list[str] = []
     for corner in sorted(failing.corners):
+        with_it = [failed for case, failed in sample if corner in case.corners]
+        without = [failed for case, failed in sample if corner not in case.corners]
+        if any(without):
+            continue
         try:
             found = search.find(steer.excluding(corner), DIAGNOSIS_EXAMPLES, shrink=False)
         except Unsatisfiable:
-            lines.append(f"  cannot draw cases without {corner}")
             continue
         if found is None:
-            agrees_without.append(corner)
+            seen = len(without) + DIAGNOSIS_EXAMPLES
             lines.append(
-                f"  agrees on every case without {corner} ({DIAGNOSIS_EXAMPLES} examples); "
-                f"fails with {corner}"
+                f"  agrees on every case without {corner} ({seen} examples); fails with "
+                f"{corner} ({sum(with_it)} of {len(with_it)} sampled cases with it)"
             )
-        elif len(failures) < CATALOG_CASES:
-            failures.append(found)
-    if not agrees_without:
+    if not lines:
         lines.append(
-            "  still fails with each corner of the failing case excluded in turn: "
+            "  fails with each of the failing case's corners excluded in turn: "
             "the mistake is not tied to one corner"
         )
     return lines

@@ -51,8 +51,12 @@ def _as_pair(value: Any) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
-def _pair(draw: st.DrawFn, pair: tuple[int, int], label: str) -> int | tuple[int, int]:
-    """A square pair as an int or a tuple; a non-square pair as a tuple."""
+def _pair(
+    draw: st.DrawFn, steer: Steer, pair: tuple[int, int], label: str
+) -> int | tuple[int, int]:
+    """A held value as given; a square pair as an int or a tuple; a non-square pair as a tuple."""
+    if label in steer.fixed and steer.fixed[label] is not None:
+        return steer.fixed[label]  # type: ignore[no-any-return]
     if pair[0] == pair[1] and draw(st.booleans(), label=f"{label} as int"):
         return pair[0]
     return pair
@@ -200,11 +204,11 @@ def _common_corners(x: Any, g: dict[str, Any]) -> set[str]:
     return corners
 
 
-def _hyper(draw: st.DrawFn, g: dict[str, Any]) -> dict[str, Any]:
+def _hyper(draw: st.DrawFn, steer: Steer, g: dict[str, Any]) -> dict[str, Any]:
     return {
-        "kernel_size": _pair(draw, g["kernel"], "kernel_size"),
-        "stride": None if g["default_stride"] else _pair(draw, g["stride"], "stride"),
-        "padding": _pair(draw, g["padding"], "padding"),
+        "kernel_size": _pair(draw, steer, g["kernel"], "kernel_size"),
+        "stride": None if g["default_stride"] else _pair(draw, steer, g["stride"], "stride"),
+        "padding": _pair(draw, steer, g["padding"], "padding"),
     }
 
 
@@ -227,7 +231,7 @@ def max_pool2d_cases(draw: st.DrawFn, dtype: np.dtype[Any], steer: Steer) -> Cas
         corners.add("ties")
     if np.all(x < 0) and any(g["padding"]):
         corners.add("all-negative window at the padding")
-    args = {**_hyper(draw, g), "dilation": _pair(draw, g["dilation"], "dilation")}
+    args = {**_hyper(draw, steer, g), "dilation": _pair(draw, steer, g["dilation"], "dilation")}
     args = {"x": x, **args, "ceil_mode": g["ceil"]}
     return Case(args, draw(grad_seeds()), steer.settle(corners))
 
@@ -250,7 +254,7 @@ def avg_pool2d_cases(draw: st.DrawFn, dtype: np.dtype[Any], steer: Steer) -> Cas
         corners.add("divisor_override")
     args = {
         "x": x,
-        **_hyper(draw, g),
+        **_hyper(draw, steer, g),
         "ceil_mode": g["ceil"],
         "count_include_pad": include,
         "divisor_override": override,

@@ -506,7 +506,7 @@ def _diagnose_corners(
     sample = search.sample(steer, DIAGNOSIS_EXAMPLES * 2)
     failures.extend(case for case, failed in sample if failed)
     del failures[CATALOG_CASES:]
-    lines = []
+    claims: list[tuple[float, str]] = []
     for corner in sorted(failing.corners):
         with_it = [failed for case, failed in sample if corner in case.corners]
         without = [failed for case, failed in sample if corner not in case.corners]
@@ -517,11 +517,16 @@ def _diagnose_corners(
         except Unsatisfiable:
             continue
         if found is None:
-            seen = len(without) + DIAGNOSIS_EXAMPLES
-            lines.append(
-                f"  agrees on every case without {corner} ({seen} examples); fails with "
-                f"{corner} ({sum(with_it)} of {len(with_it)} sampled cases with it)"
+            rate = sum(with_it) / max(len(with_it), 1)
+            claims.append(
+                (
+                    -rate,
+                    f"  agrees on every case without {corner} "
+                    f"({len(without) + DIAGNOSIS_EXAMPLES} examples); fails with {corner} "
+                    f"({sum(with_it)} of {len(with_it)} sampled cases with it)",
+                )
             )
+    lines = [line for _, line in sorted(claims)]
     if not lines:
         lines.append(
             "  fails with each of the failing case's corners excluded in turn: "

@@ -39,7 +39,9 @@ def any_case(
     dtypes: Iterable[np.dtype[Any]] = strategies.FLOAT_DTYPES,
 ) -> st.SearchStrategy[Case]:
     """A valid case of ``spec`` in one of ``dtypes``, drawn under ``steer``."""
-    return st.sampled_from(tuple(dtypes)).flatmap(lambda dtype: spec.cases(dtype, steer))
+    return st.tuples(st.sampled_from(tuple(dtypes)), steer.resolved()).flatmap(
+        lambda pair: spec.cases(*pair)
+    )
 
 
 def reached_corners(case: Case) -> frozenset[str]:

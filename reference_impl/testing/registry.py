@@ -39,7 +39,8 @@ class Steer:
     """Constraints a strategy honours while it draws.
 
     ``fixed`` holds arguments at given values (``None`` for an absent optional
-    array); ``require`` and ``exclude`` name corners every drawn case must, or
+    array), or draws them from a given Hypothesis strategy (``st.integers(1, 3)``
+    for a function that takes an int stride only); ``require`` and ``exclude`` name corners every drawn case must, or
     must not, reach. A strategy steers each parameter axis it knows
     (:meth:`value`, :meth:`flag`) and calls :meth:`settle` last, which rejects
     the rare case a corner it cannot steer went the wrong way.
@@ -55,14 +56,16 @@ class Steer:
             return self.fixed[name]
         return draw(strategy, label=name)
 
-    def flag(self, draw: st.DrawFn, corner: str) -> bool:
-        """Whether the case should reach ``corner``: forced by require/exclude, else drawn."""
+    def flag(self, draw: st.DrawFn, corner: str, one_in: int = 4) -> bool:
+        """Whether the case should reach ``corner``: forced by require/exclude, else drawn.
+
+        Unforced, one case in ``one_in`` reaches it; shrinking goes towards not.
+        """
         if corner in self.require:
             return True
         if corner in self.exclude:
             return False
-        # one case in four; shrinks towards the plain case
-        return bool(draw(st.integers(0, 3), label=corner) == 3)
+        return bool(draw(st.integers(1, one_in), label=corner) == one_in)
 
     def allows(self, corner: str) -> bool:
         return corner not in self.exclude
@@ -71,6 +74,17 @@ class Steer:
         """The case's corners, after rejecting it if it breaks a requirement or an exclusion."""
         assume(self.require <= corners and not (self.exclude & corners))
         return frozenset(corners)
+
+    def resolved(self) -> st.SearchStrategy[Steer]:
+        """This steer with every held value that is a strategy drawn once, for one case."""
+        if not any(isinstance(v, st.SearchStrategy) for v in self.fixed.values()):
+            return st.just(self)
+        return st.fixed_dictionaries(
+            {
+                k: v if isinstance(v, st.SearchStrategy) else st.just(v)
+                for k, v in self.fixed.items()
+            }
+        ).map(lambda fixed: Steer(fixed, self.require, self.exclude))
 
     def excluding(self, *corners: str) -> Steer:
         return Steer(self.fixed, self.require, self.exclude | set(corners))

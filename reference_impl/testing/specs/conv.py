@@ -61,14 +61,17 @@ def _padding(draw: st.DrawFn, steer: Steer, stride: tuple[int, int]) -> tuple[st
     """The padding form and value: none, symmetric, asymmetric or torch's "same"."""
     if "padding" in steer.fixed:
         padding = steer.fixed["padding"]
-        forms = {str: padding, int: "int", tuple: "pair" if len(padding) == 2 else "four-sided"}
-        return str(forms[type(padding)]), padding
-    if not steer.flag(draw, "padding"):
+        if isinstance(padding, str):
+            return padding, padding
+        if isinstance(padding, int):
+            return "int", padding
+        return ("pair" if len(padding) == 2 else "four-sided"), tuple(padding)
+    if not steer.flag(draw, "padding", one_in=2):
         return draw(st.sampled_from(_NO_PADDING), label="padding")
     side = st.integers(0, 2)
     if stride == (1, 1) and steer.allows("padding same") and draw(st.integers(0, 4)) == 0:
         return "same", "same"
-    if steer.flag(draw, "asymmetric padding"):
+    if steer.flag(draw, "asymmetric padding", one_in=2):
         top, left = draw(side, label="top"), draw(side, label="left")
         bottom = draw(side.filter(lambda b: b != top), label="bottom")
         return "four-sided", (top, bottom, left, draw(side, label="right"))
@@ -164,9 +167,10 @@ def conv2d_cases(draw: st.DrawFn, dtype: np.dtype[Any], steer: Steer) -> Case:
         "x": x,
         "weight": weight,
         "bias": bias,
-        "stride": stride,
-        "padding": padding,
-        "dilation": dilation,
+        # a held value reaches the candidate as given (an int stays an int)
+        "stride": steer.fixed.get("stride", stride),
+        "padding": steer.fixed.get("padding", padding),
+        "dilation": steer.fixed.get("dilation", dilation),
         "groups": groups,
     }
     return Case(args, draw(grad_seeds()), steer.settle(corners))

@@ -56,7 +56,7 @@ def my_conv2d_backward(
     ph, pw = _pair(padding)
     kh, kw = weight.shape[-2:]
     x_bar = _pad(x, ph, pw)
-    n, c_out, out_h, out_w = grad_output.shape
+    out_h, out_w = grad_output.shape[-2:]
     grad_weight = np.zeros_like(weight)
     grad_x_bar = np.zeros_like(x_bar)
     for i in range(kh):
@@ -105,10 +105,10 @@ def notes_adapter(grad_output: Array, x: Array, weight: Array, stride: Any) -> t
 
 def conv_backward_naive(dout: Array, cache: tuple[Any, ...]) -> tuple[Array, Array, Array]:
     """The assignment interface: cache = (x, w, b, conv_param), conv_param = {stride, pad}."""
-    x, w, b, conv_param = cache
+    x, w, _, conv_param = cache
     stride, pad = conv_param["stride"], conv_param["pad"]
     x_bar = _pad(x, pad, pad)
-    n, f, out_h, out_w = dout.shape
+    out_h, out_w = dout.shape[-2:]
     kh, kw = w.shape[-2:]
     dx_bar, dw = np.zeros_like(x_bar), np.zeros_like(w)
     for a in range(out_h):

@@ -40,10 +40,11 @@ class Steer:
 
     ``fixed`` holds arguments at given values (``None`` for an absent optional
     array), or draws them from a given Hypothesis strategy (``st.integers(1, 3)``
-    for a function that takes an int stride only); ``require`` and ``exclude`` name corners every drawn case must, or
-    must not, reach. A strategy steers each parameter axis it knows
-    (:meth:`value`, :meth:`flag`) and calls :meth:`settle` last, which rejects
-    the rare case a corner it cannot steer went the wrong way.
+    for a function that takes an int stride only); ``require`` and ``exclude``
+    name corners every drawn case must, or must not, reach. A strategy steers
+    each parameter axis it knows (:meth:`value`, :meth:`flag`) and calls
+    :meth:`settle` last, which rejects the rare case a corner it cannot steer
+    went the wrong way.
     """
 
     fixed: Mapping[str, Any] = field(default_factory=dict)

@@ -186,7 +186,9 @@ def _conv2d_length(args: Mapping[str, Any]) -> int:
     x, weight = args["x"], args["weight"]
     c_out, c_in_group, kh, kw = weight.shape
     n, _, h, w = x.shape
-    top, bottom, left, right = padding_sides(args["padding"], (kh, kw), args["dilation"])
+    dilation = args["dilation"]
+    dilation = (dilation, dilation) if isinstance(dilation, int) else dilation
+    top, bottom, left, right = padding_sides(args["padding"], (kh, kw), dilation)
     positions = n * (h + top + bottom) * (w + left + right)
     return int(max(c_in_group * kh * kw, positions, c_out // args["groups"] * kh * kw))
 

@@ -506,7 +506,7 @@ def _diagnose_corners(
     sample = search.sample(steer, DIAGNOSIS_EXAMPLES * 2)
     failures.extend(case for case, failed in sample if failed)
     del failures[CATALOG_CASES:]
-    claims: list[tuple[float, str]] = []
+    candidates: dict[str, tuple[float, str]] = {}
     for corner in sorted(failing.corners):
         with_it = [failed for case, failed in sample if corner in case.corners]
         without = [failed for case, failed in sample if corner not in case.corners]
@@ -517,15 +517,25 @@ def _diagnose_corners(
         except Unsatisfiable:
             continue
         if found is None:
-            rate = sum(with_it) / max(len(with_it), 1)
-            claims.append(
-                (
-                    -rate,
-                    f"  agrees on every case without {corner} "
-                    f"({len(without) + DIAGNOSIS_EXAMPLES} examples); fails with {corner} "
-                    f"({sum(with_it)} of {len(with_it)} sampled cases with it)",
-                )
+            candidates[corner] = (
+                -sum(with_it) / max(len(with_it), 1),
+                f"  agrees on every case without {corner} "
+                f"({len(without) + DIAGNOSIS_EXAMPLES} examples); fails with {corner} "
+                f"({sum(with_it)} of {len(with_it)} sampled cases with it)",
             )
+    # A claim survives only if the failures still vanish when the other claimed
+    # corners are all required: "without padding" is refuted by a failure with
+    # stride > 1 and no padding, which a plain sample may simply not have drawn.
+    claims = []
+    for corner, claim in candidates.items():
+        others = frozenset(candidates) - {corner}
+        narrowed = Steer(steer.fixed, steer.require | others, steer.exclude | {corner})
+        try:
+            refuted = bool(others) and search.find(narrowed, DIAGNOSIS_EXAMPLES, shrink=False)
+        except Unsatisfiable:
+            refuted = False
+        if not refuted:
+            claims.append(claim)
     lines = [line for _, line in sorted(claims)]
     if not lines:
         lines.append(

@@ -105,7 +105,8 @@ def measure(
     return Verdict(
         quantity,
         ratio,
-        f"{quantity}{list(index)} = {float(a)!r} ({actual_name}), but should be {float(e)!r} "
+        f"{quantity}{list(index) if index else ''} = {float(a)!r} ({actual_name}), "
+        f"but should be {float(e)!r} "
         f"({expected_name}); |diff| = {abs(float(a) - float(e)):.3e} is {ratio:.3g}× the "
         f"allowed error (relative bound {rel:.2e}, dtype {np.dtype(dtype).name}, "
         f"reduction length {reduction_length})",

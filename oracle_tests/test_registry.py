@@ -6,6 +6,7 @@ import importlib
 import inspect
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,8 +15,8 @@ from hypothesis.extra import numpy as hnp
 
 import reference_impl.loops as loops
 import reference_impl.vectorized as vectorized
-from reference_impl.testing import strategies, tolerances
-from reference_impl.testing.registry import NAMESPACES
+from reference_impl.testing import evaluate, strategies, tolerances
+from reference_impl.testing.registry import NAMESPACES, Case, FormulaSpec
 from reference_impl.testing.specs import OTHER_PUBLIC_NAMES, SPECS, spec_named
 
 PUBLIC = sorted({*loops.__all__, *vectorized.__all__})
@@ -113,3 +114,50 @@ def test_tolerance_grows_with_reduction_length_and_precision() -> None:
     assert tolerances.bound(np.float32, 1) < 1e-5
     assert tolerances.bound(np.float32, 1000) > 10 * tolerances.bound(np.float32, 1)
     assert tolerances.bound(np.float32, 1) > 1e6 * tolerances.bound(np.float64, 1) / 4
+
+
+def _two_outputs(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.tanh(x), x * x
+
+
+def _two_outputs_backward(grad_output: tuple[np.ndarray, np.ndarray], x: np.ndarray) -> Any:
+    grad_a, grad_b = grad_output
+    return grad_a * (1 - np.tanh(x) ** 2) + grad_b * 2 * x
+
+
+def _ignores_b(grad_output: tuple[np.ndarray, np.ndarray], x: np.ndarray) -> Any:
+    return grad_output[0] * (1 - np.tanh(x) ** 2)
+
+
+def test_formulas_with_several_outputs_and_silent_upstream_gradients() -> None:
+    """A forward returning ``(a, b)`` and a backward taking ``(grad_a, grad_b)``.
+
+    The torch oracle returns a tuple too; a silent output gets a zero upstream
+    gradient; a backward that ignores ``grad_b`` passes only while ``b`` is silent.
+    """
+    import torch
+
+    spec = FormulaSpec(
+        name="tanh_and_square",
+        cases=lambda dtype, steer: st.nothing(),
+        grad_wrt=("x",),
+        outputs=("a", "b"),
+        oracle=lambda x: (torch.tanh(x), x * x),
+    )
+    x = np.array([[-1.0, 0.5], [2.0, 0.25]])
+    for silent, backward, agrees in [
+        (frozenset(), _two_outputs_backward, True),
+        (frozenset({"b"}), _ignores_b, True),
+        (frozenset(), _ignores_b, False),
+    ]:
+        case = Case({"x": x}, grad_seed=5, silent=silent)
+        expected, grad_outputs = evaluate.torch_result(spec, case)
+        assert len(expected.outputs) == 2 and len(grad_outputs) == 2
+        assert np.all(grad_outputs[1] == 0) == ("b" in silent)
+        result = evaluate.run(spec, (_two_outputs, backward), case, grad_outputs)
+        assert [q for q, _ in result.quantities(spec)] == ["a", "b", "grad_x"]
+        if agrees:
+            evaluate.compare(spec, case, "two outputs", result, "torch", expected, record=False)
+        else:
+            with pytest.raises(AssertionError, match="disagree on grad_x; agree on a, b"):
+                evaluate.compare(spec, case, "two outputs", result, "torch", expected, record=False)

@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from reference_impl._validation import FloatArray, check_axis, check_shape, float_array, same_dtype
+from reference_impl._validation import FloatArray, check_axis, check_grad_output, float_array
 
 __all__ = [
     "log_softmax_backward_loop",
@@ -59,10 +59,7 @@ __all__ = [
 
 def _check_backward(grad_output: object, x: object) -> tuple[FloatArray, FloatArray]:
     x = float_array("x", x)
-    grad_output = float_array("grad_output", grad_output)
-    same_dtype(grad_output=grad_output, x=x)
-    check_shape("grad_output", grad_output, x.shape)
-    return grad_output, x
+    return check_grad_output(grad_output, x.shape, x), x
 
 
 def sigmoid_scalar(value: float) -> float:

@@ -20,7 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference_impl._validation import FloatArray, check_ndim, check_shape, float_array, same_dtype
+from reference_impl._validation import (
+    FloatArray,
+    check_grad_output,
+    check_ndim,
+    check_shape,
+    float_array,
+    same_dtype,
+)
 
 __all__ = [
     "linear_backward_loop",
@@ -50,13 +57,6 @@ def _check_linear(
     return x, weight, bias
 
 
-def _check_grad_output(grad_output: object, x: FloatArray, weight: FloatArray) -> FloatArray:
-    grad_output = float_array("grad_output", grad_output)
-    same_dtype(grad_output=grad_output, x=x)
-    check_shape("grad_output", grad_output, (*x.shape[:-1], weight.shape[0]))
-    return grad_output
-
-
 # --------------------------------------------------------------------------- loops
 
 
@@ -83,7 +83,7 @@ def linear_backward_loop(
 ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
     """``(∂L/∂x, ∂L/∂W, ∂L/∂b)`` from the three index sums of the module docstring."""
     x, weight, bias = _check_linear(x, weight, bias)
-    grad_output = _check_grad_output(grad_output, x, weight)
+    grad_output = check_grad_output(grad_output, (*x.shape[:-1], weight.shape[0]), x)
     out_features, in_features = weight.shape
     rows = x.reshape(-1, in_features)
     delta = grad_output.reshape(-1, out_features)
@@ -138,7 +138,7 @@ def linear_backward_vectorized(
 ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
     """``dx = δ W``, ``dW = δᵀ x``, ``db = Σ_m δ`` with the batch axes flattened."""
     x, weight, bias = _check_linear(x, weight, bias)
-    grad_output = _check_grad_output(grad_output, x, weight)
+    grad_output = check_grad_output(grad_output, (*x.shape[:-1], weight.shape[0]), x)
     out_features, in_features = weight.shape
     rows = x.reshape(-1, in_features)
     delta = grad_output.reshape(-1, out_features)

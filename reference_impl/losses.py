@@ -37,9 +37,9 @@ from numpy.typing import NDArray
 
 from reference_impl._validation import (
     FloatArray,
+    check_grad_output,
     check_ndim,
     check_reduction,
-    check_shape,
     float_array,
     same_dtype,
 )
@@ -94,17 +94,14 @@ def _check_probabilities(input: FloatArray) -> None:
         raise ValueError("input of binary_cross_entropy must hold probabilities in [0, 1]")
 
 
-def _reduced_shape(loss_shape: tuple[int, ...], reduction: str) -> tuple[int, ...]:
-    return loss_shape if reduction == "none" else ()
-
-
-def _check_grad_output(
-    grad_output: object, input: FloatArray, loss_shape: tuple[int, ...], reduction: str
-) -> FloatArray:
-    grad_output = float_array("grad_output", grad_output)
-    same_dtype(grad_output=grad_output, input=input)
-    check_shape("grad_output", grad_output, _reduced_shape(loss_shape, reduction))
-    return grad_output
+def _check_backward(
+    grad_output: object, input: object, target: object, reduction: object
+) -> tuple[FloatArray, FloatArray, FloatArray, str]:
+    """Validate the arguments of an element-wise loss's backward pass."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    shape = input.shape if reduction == "none" else ()
+    return check_grad_output(grad_output, shape, input, "input"), input, target, reduction
 
 
 def _reduce(loss: FloatArray, reduction: str) -> FloatArray:
@@ -228,9 +225,7 @@ def l1_loss_backward_loop(
     grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
     """``g · sign(x − y)``, 0 where ``x == y``."""
-    input, target = _check_pair(input, target)
-    reduction = check_reduction(reduction)
-    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    grad_output, input, target, reduction = _check_backward(grad_output, input, target, reduction)
     return _elementwise_backward_loop(
         grad_output, input, target, lambda x, y: _sign(x - y), reduction
     )
@@ -247,9 +242,7 @@ def mse_loss_backward_loop(
     grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
     """``g · 2 (x − y)``."""
-    input, target = _check_pair(input, target)
-    reduction = check_reduction(reduction)
-    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    grad_output, input, target, reduction = _check_backward(grad_output, input, target, reduction)
     return _elementwise_backward_loop(
         grad_output, input, target, lambda x, y: 2.0 * (x - y), reduction
     )
@@ -269,10 +262,8 @@ def binary_cross_entropy_backward_loop(
     grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
     """``g · (p − y) / max(p (1 − p), ε)``, the product p(1 − p) formed in the input's dtype."""
-    input, target = _check_pair(input, target)
-    reduction = check_reduction(reduction)
+    grad_output, input, target, reduction = _check_backward(grad_output, input, target, reduction)
     _check_probabilities(input)
-    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
     dtype = input.dtype.type
 
     def derivative(p: float, y: float) -> float:
@@ -296,9 +287,7 @@ def binary_cross_entropy_with_logits_backward_loop(
     grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
     """``g · (σ(z) − y)``: the BCE derivative after the σ'(z) factor cancels."""
-    input, target = _check_pair(input, target)
-    reduction = check_reduction(reduction)
-    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    grad_output, input, target, reduction = _check_backward(grad_output, input, target, reduction)
     return _elementwise_backward_loop(
         grad_output, input, target, lambda z, y: sigmoid_scalar(z) - y, reduction
     )
@@ -334,7 +323,8 @@ def cross_entropy_backward_loop(
     input, target, is_indices = _check_cross_entropy(input, target)
     reduction = check_reduction(reduction)
     batch, classes = input.shape
-    grad_output = _check_grad_output(grad_output, input, (batch,), reduction)
+    shape = (batch,) if reduction == "none" else ()
+    grad_output = check_grad_output(grad_output, shape, input, "input")
     grad_input = np.empty_like(input)
     for n in range(batch):
         row = [float(v) for v in input[n]]
@@ -367,9 +357,7 @@ def l1_loss_backward_vectorized(
     grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
     """``g · sign(x − y)``."""
-    input, target = _check_pair(input, target)
-    reduction = check_reduction(reduction)
-    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    grad_output, input, target, reduction = _check_backward(grad_output, input, target, reduction)
     difference = np.subtract(input, target, out=np.empty_like(input))
     # Not in place: numpy's in-place sign loop is many times slower than its out-of-place one.
     grad_input = np.sign(difference, out=np.empty_like(input))
@@ -393,9 +381,7 @@ def mse_loss_backward_vectorized(
     grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
     """``2 g (x − y)``."""
-    input, target = _check_pair(input, target)
-    reduction = check_reduction(reduction)
-    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    grad_output, input, target, reduction = _check_backward(grad_output, input, target, reduction)
     grad_input = np.subtract(input, target, out=np.empty_like(input))
     grad_input *= 2 * _upstream(grad_output, input.size, reduction)
     return grad_input
@@ -425,10 +411,8 @@ def binary_cross_entropy_backward_vectorized(
     grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
     """``g (p − y) / max(p (1 − p), ε)``."""
-    input, target = _check_pair(input, target)
-    reduction = check_reduction(reduction)
+    grad_output, input, target, reduction = _check_backward(grad_output, input, target, reduction)
     _check_probabilities(input)
-    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
     spread = np.subtract(1.0, input, out=np.empty_like(input))
     spread *= input
     np.maximum(spread, input.dtype.type(BCE_EPSILON), out=spread)
@@ -459,9 +443,7 @@ def binary_cross_entropy_with_logits_backward_vectorized(
     grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
     """``g (σ(z) − y)``."""
-    input, target = _check_pair(input, target)
-    reduction = check_reduction(reduction)
-    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    grad_output, input, target, reduction = _check_backward(grad_output, input, target, reduction)
     # σ(z) = 1 / (1 + e^{−z}); an overflowing e^{−z} = +inf gives exactly 0.
     grad_input = np.negative(input, out=np.empty_like(input))
     with np.errstate(over="ignore"):
@@ -500,7 +482,8 @@ def cross_entropy_backward_vectorized(
     input, target, is_indices = _check_cross_entropy(input, target)
     reduction = check_reduction(reduction)
     batch = input.shape[0]
-    grad_output = _check_grad_output(grad_output, input, (batch,), reduction)
+    shape = (batch,) if reduction == "none" else ()
+    grad_output = check_grad_output(grad_output, shape, input, "input")
     upstream = _upstream(grad_output, batch, reduction)
     per_row = upstream[:, None] if reduction == "none" else upstream
     _, probs, total = _exp_shifted(input)

@@ -18,7 +18,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference_impl._validation import FloatArray, check_shape, float_array, same_dtype, scalar
+from reference_impl._validation import (
+    FloatArray,
+    check_bool,
+    check_shape,
+    float_array,
+    same_dtype,
+    scalar,
+)
 
 __all__ = ["sgd_step_loop", "sgd_step_vectorized"]
 
@@ -44,9 +51,7 @@ def _check_sgd(
     momentum_value = scalar("momentum", momentum, minimum=0.0)
     dampening_value = scalar("dampening", dampening)
     decay_value = scalar("weight_decay", weight_decay, minimum=0.0)
-    if not isinstance(nesterov, bool):
-        raise TypeError(f"nesterov must be a bool, got {type(nesterov).__name__}")
-    if nesterov and (momentum_value <= 0 or dampening_value != 0):
+    if check_bool("nesterov", nesterov) and (momentum_value <= 0 or dampening_value != 0):
         raise ValueError("nesterov momentum requires momentum > 0 and dampening == 0")
     return param, grad, lr_value, momentum_value, dampening_value, decay_value, buffer
 

@@ -169,10 +169,6 @@ def _inside(axis: wnd.Axis, lo: int = 0, hi: int | None = None) -> NDArray[np.bo
     return (positions >= lo) & (positions < (axis.size if hi is None else hi))
 
 
-def _grad_output(grad_output: object, x: FloatArray, win: wnd.Window) -> FloatArray:
-    return check_grad_output(grad_output, (*x.shape[:-2], *win.out), x)
-
-
 def _avg_options(count_include_pad: object, divisor_override: object) -> tuple[bool, int | None]:
     include = check_bool("count_include_pad", count_include_pad)
     if divisor_override is None:
@@ -266,7 +262,7 @@ def max_pool2d_backward_loop(
     first maximum of window ``(a, b)``.
     """
     xa, win = _arguments(x, kernel_size, stride, padding, dilation, ceil_mode)
-    g4 = _as_batch(_grad_output(grad_output, xa, win))
+    g4 = _as_batch(check_grad_output(grad_output, (*xa.shape[:-2], *win.out), xa))
     x4 = _as_batch(xa)
     dx = np.zeros(x4.shape, dtype=xa.dtype)
     for n in range(x4.shape[0]):
@@ -337,7 +333,7 @@ def avg_pool2d_backward_loop(
     """Gradient of :func:`avg_pool2d_loop`: each window hands ``g / D_ab`` to its in-input taps."""
     xa, win = _arguments(x, kernel_size, stride, padding, 1, ceil_mode)
     include, override = _avg_options(count_include_pad, divisor_override)
-    g4 = _as_batch(_grad_output(grad_output, xa, win))
+    g4 = _as_batch(check_grad_output(grad_output, (*xa.shape[:-2], *win.out), xa))
     x4 = _as_batch(xa)
     dx = np.zeros(x4.shape, dtype=xa.dtype)
     for n in range(x4.shape[0]):
@@ -440,7 +436,7 @@ def max_pool2d_backward_vectorized(
     ``pos`` is read from the window view of the flat indices of one plane.
     """
     xa, win = _arguments(x, kernel_size, stride, padding, dilation, ceil_mode)
-    g = _grad_output(grad_output, xa, win)
+    g = check_grad_output(grad_output, (*xa.shape[:-2], *win.out), xa)
     _, argtap = _max_and_argtap(xa, win)
     hb, wb = win.h.padded, win.w.padded
     index = wnd.windows(np.arange(hb * wb).reshape(hb, wb), win)  # (H_out, W_out, k_h, k_w)
@@ -485,7 +481,9 @@ def avg_pool2d_backward_vectorized(
     """Gradient of :func:`avg_pool2d_vectorized`: ``g / D`` added into every tap slice."""
     xa, win = _arguments(x, kernel_size, stride, padding, 1, ceil_mode)
     include, override = _avg_options(count_include_pad, divisor_override)
-    share = _grad_output(grad_output, xa, win) / _divisors(win, include, override, xa.dtype)
+    share = check_grad_output(grad_output, (*xa.shape[:-2], *win.out), xa) / _divisors(
+        win, include, override, xa.dtype
+    )
     buf = np.zeros((*xa.shape[:-2], win.h.padded, win.w.padded), dtype=xa.dtype)
     wnd.scatter_add(buf, win, lambda a, e: share)
     return wnd.crop(buf, win)

@@ -43,7 +43,14 @@ from reference_impl._validation import (
     float_array,
     same_dtype,
 )
-from reference_impl.activations import sigmoid_scalar
+from reference_impl.activations import (
+    exp_shifted,
+    log_softmax_array,
+    log_softmax_lane,
+    sigmoid_array,
+    sigmoid_scalar,
+    softmax_lane,
+)
 
 __all__ = [
     "BCE_EPSILON",
@@ -118,17 +125,6 @@ def _upstream(grad_output: FloatArray, loss_size: int, reduction: str) -> FloatA
     if reduction == "mean":
         return np.asarray(grad_output / grad_output.dtype.type(loss_size), dtype=grad_output.dtype)
     return grad_output
-
-
-def _exp_shifted(input: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """``(m, e, S)`` of each row: ``m = max_c x_c``, ``e = e^{x − m}`` (new), ``S = Σ_c e_c``.
-
-    ``m`` and ``S`` have shape ``(N, 1)``; ``S ≥ 1``, the maximum contributing ``e^0``.
-    """
-    m = input.max(axis=1, keepdims=True)
-    e = np.subtract(input, m, out=np.empty_like(input))
-    np.exp(e, out=e)
-    return m, e, e.sum(axis=1, keepdims=True)
 
 
 def _check_cross_entropy(input: object, target: object) -> tuple[FloatArray, NDArray[Any], bool]:
@@ -308,11 +304,9 @@ def cross_entropy_loop(
     batch, classes = input.shape
     loss = np.empty(batch, dtype=input.dtype)
     for n in range(batch):
-        row = [float(v) for v in input[n]]
-        m = max(row)
-        log_total = math.log(sum(math.exp(v - m) for v in row))
+        log_probs = log_softmax_lane([float(v) for v in input[n]])
         y = _target_row(target, is_indices, n, classes)
-        loss[n] = -sum(y[c] * (row[c] - m - log_total) for c in range(classes))
+        loss[n] = -sum(y[c] * log_probs[c] for c in range(classes))
     return _reduce_loop(loss, reduction)
 
 
@@ -327,15 +321,12 @@ def cross_entropy_backward_loop(
     grad_output = check_grad_output(grad_output, shape, input, "input")
     grad_input = np.empty_like(input)
     for n in range(batch):
-        row = [float(v) for v in input[n]]
-        m = max(row)
-        exps = [math.exp(v - m) for v in row]
-        total = sum(exps)
+        probs = softmax_lane([float(v) for v in input[n]])
         y = _target_row(target, is_indices, n, classes)
         mass = sum(y)
         upstream = _upstream_at(grad_output, (n,), batch, reduction)
         for c in range(classes):
-            grad_input[n, c] = upstream * (exps[c] / total * mass - y[c])
+            grad_input[n, c] = upstream * (probs[c] * mass - y[c])
     return grad_input
 
 
@@ -444,12 +435,7 @@ def binary_cross_entropy_with_logits_backward_vectorized(
 ) -> FloatArray:
     """``g (σ(z) − y)``."""
     grad_output, input, target, reduction = _check_backward(grad_output, input, target, reduction)
-    # σ(z) = 1 / (1 + e^{−z}); an overflowing e^{−z} = +inf gives exactly 0.
-    grad_input = np.negative(input, out=np.empty_like(input))
-    with np.errstate(over="ignore"):
-        np.exp(grad_input, out=grad_input)
-    grad_input += 1.0
-    np.reciprocal(grad_input, out=grad_input)
+    grad_input = sigmoid_array(input)
     grad_input -= target
     grad_input *= _upstream(grad_output, input.size, reduction)
     return grad_input
@@ -461,17 +447,15 @@ def cross_entropy_vectorized(
     """``reduce(−Σ_c y_c log_softmax(x)_c)``; for indices, ``logsumexp(x_n) − x_n[t_n]``."""
     input, target, is_indices = _check_cross_entropy(input, target)
     reduction = check_reduction(reduction)
-    m, e, total = _exp_shifted(input)
-    log_total = np.log(total, out=total)  # log Σ_c e^{x_c − m}, (N, 1)
     if is_indices:
         # ℓ_n = log Σ_c e^{x_c − m} − (x_t − m): the shift cancels before the rounding-prone sum
-        loss = log_total[:, 0] - (input[np.arange(input.shape[0]), target] - m[:, 0])
+        m, _, total = exp_shifted(input, 1)
+        log_total = np.log(total[:, 0])
+        loss = log_total - (input[np.arange(input.shape[0]), target] - m[:, 0])
     else:
-        # −Σ_c y_c ((x_c − m) − log Σ), the log_softmax formed in e's memory
-        np.subtract(input, m, out=e)
-        e -= log_total
-        e *= target
-        loss = -e.sum(axis=1)
+        log_probs = log_softmax_array(input, 1)  # −Σ_c y_c log_softmax(x)_c
+        log_probs *= target
+        loss = -log_probs.sum(axis=1)
     return _reduce(loss, reduction)
 
 
@@ -486,7 +470,7 @@ def cross_entropy_backward_vectorized(
     grad_output = check_grad_output(grad_output, shape, input, "input")
     upstream = _upstream(grad_output, batch, reduction)
     per_row = upstream[:, None] if reduction == "none" else upstream
-    _, probs, total = _exp_shifted(input)
+    _, probs, total = exp_shifted(input, 1)
     if is_indices:
         # g (ŷ − y): ŷ = e / S scaled by g in one pass, then g subtracted at the class.
         probs *= np.divide(per_row, total, out=total)

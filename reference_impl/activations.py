@@ -33,29 +33,6 @@ import numpy as np
 
 from reference_impl._validation import FloatArray, check_axis, check_grad_output, float_array
 
-__all__ = [
-    "log_softmax_backward_loop",
-    "log_softmax_backward_vectorized",
-    "log_softmax_loop",
-    "log_softmax_vectorized",
-    "relu_backward_loop",
-    "relu_backward_vectorized",
-    "relu_loop",
-    "relu_vectorized",
-    "sigmoid_backward_loop",
-    "sigmoid_backward_vectorized",
-    "sigmoid_loop",
-    "sigmoid_vectorized",
-    "softmax_backward_loop",
-    "softmax_backward_vectorized",
-    "softmax_loop",
-    "softmax_vectorized",
-    "tanh_backward_loop",
-    "tanh_backward_vectorized",
-    "tanh_loop",
-    "tanh_vectorized",
-]
-
 
 def _check_backward(grad_output: object, x: object) -> tuple[FloatArray, FloatArray]:
     x = float_array("x", x)

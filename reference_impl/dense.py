@@ -29,13 +29,6 @@ from reference_impl._validation import (
     same_dtype,
 )
 
-__all__ = [
-    "linear_backward_loop",
-    "linear_backward_vectorized",
-    "linear_loop",
-    "linear_vectorized",
-]
-
 
 def _check_linear(
     x: object, weight: object, bias: object

@@ -52,30 +52,6 @@ from reference_impl.activations import (
     softmax_lane,
 )
 
-__all__ = [
-    "BCE_EPSILON",
-    "binary_cross_entropy_backward_loop",
-    "binary_cross_entropy_backward_vectorized",
-    "binary_cross_entropy_loop",
-    "binary_cross_entropy_vectorized",
-    "binary_cross_entropy_with_logits_backward_loop",
-    "binary_cross_entropy_with_logits_backward_vectorized",
-    "binary_cross_entropy_with_logits_loop",
-    "binary_cross_entropy_with_logits_vectorized",
-    "cross_entropy_backward_loop",
-    "cross_entropy_backward_vectorized",
-    "cross_entropy_loop",
-    "cross_entropy_vectorized",
-    "l1_loss_backward_loop",
-    "l1_loss_backward_vectorized",
-    "l1_loss_loop",
-    "l1_loss_vectorized",
-    "mse_loss_backward_loop",
-    "mse_loss_backward_vectorized",
-    "mse_loss_loop",
-    "mse_loss_vectorized",
-]
-
 #: torch's guard in the BCE derivative, a float32 constant even for float64 inputs.
 BCE_EPSILON = float(np.float32(1e-12))
 #: torch clamps each log term of BCE at this value.

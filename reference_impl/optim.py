@@ -27,8 +27,6 @@ from reference_impl._validation import (
     scalar,
 )
 
-__all__ = ["sgd_step_loop", "sgd_step_vectorized"]
-
 
 def _check_sgd(
     param: object,

@@ -7,9 +7,10 @@ Element-wise, with ``g = ∂L/∂y`` the upstream gradient and ``y = f(x)``::
     tanh      tanh(x)                        ∂L/∂x = g · (1 − tanh²(x))
 
 The sigmoid derivative is σ'(x) = σ(x)(1 − σ(x)); multiplying by σ(x) alone
-(seed 004, eq. 11) is a catalogued error. The loop version evaluates σ in the
-form that never exponentiates a positive number: e^{x}/(1 + e^{x}) for x < 0,
-so logits of any magnitude give finite results. The vectorized version keeps
+(Diba (2024), eq. 11) is a catalogued error (docs/derivations.md, erratum 1).
+The loop version evaluates σ in the form that never exponentiates a positive
+number: e^{x}/(1 + e^{x}) for x < 0, so logits of any magnitude give finite
+results. The vectorized version keeps
 1/(1 + e^{−x}), where an overflowing e^{−x} = +inf yields exactly 0, and writes
 σ'(x) = σ(x)(1 − σ(x)) = 1/(2 + 2 cosh x); neither reports an overflow.
 
@@ -23,6 +24,9 @@ Along an axis (``i`` and ``j`` run over that axis, everything else is a batch)::
 The Jacobian-vector products follow from ∂s_j/∂x_i = s_j (1[i = j] − s_i) and
 ∂l_j/∂x_i = 1[i = j] − s_i. With an all-ones upstream gradient the softmax
 gradient is exactly zero, which is why the oracle always draws a random one.
+
+Reference: Owen Diba, "Forward and Backward Propagation in Convolutional
+Neural Networks" (15 Jan 2024).
 """
 
 from __future__ import annotations

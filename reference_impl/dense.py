@@ -5,7 +5,7 @@ flattened) and output feature ``o``::
 
     z[m, o] = b[o] + Σ_i W[o, i] · x[m, i]
 
-Backward, with ``δ = ∂L/∂z`` the upstream gradient (seeds 000 and 003)::
+Backward, with ``δ = ∂L/∂z`` the upstream gradient (as in Benaicha (2023) and chanchishing)::
 
     ∂L/∂x[m, i] = Σ_o δ[m, o] · W[o, i]          (dx = δ W,   i.e. Wᵀδ per example)
     ∂L/∂W[o, i] = Σ_m δ[m, o] · x[m, i]          (dW = δᵀ x,  summed over the batch)
@@ -13,7 +13,14 @@ Backward, with ``δ = ∂L/∂z`` the upstream gradient (seeds 000 and 003)::
 
 The bias gradient sums over the batch only. Summing a single example's
 gradient over the output features instead gives every bias the same value,
-an error catalogued in the test suite.
+an error catalogued in the test suite (docs/derivations.md, erratum 7).
+
+References:
+
+* Mohamed Benaicha, "Forward Pass and Backpropagation in Deep Learning: DNNs and
+  CNNs" (5 Dec 2023).
+* chanchishing, "04 Forward and Back Propagation", Introduction-to-Deep-Learning
+  GitHub wiki.
 """
 
 from __future__ import annotations

@@ -24,7 +24,11 @@ With ``x`` the input, ``y`` the target and ``g`` the upstream gradient::
 The clamp at −100 and the ε in the BCE derivative are torch's: they keep
 probabilities of exactly 0 and 1 finite. The logit form of BCE is where the
 chain rule's ``(∂ℓ/∂p)(∂p/∂z) = [(p − y)/(p(1 − p))] · p(1 − p)`` cancels to
-``p − y`` (seed 003); it never forms ``log σ(z)``, so logits of any size are safe.
+``p − y`` (as in chanchishing); it never forms ``log σ(z)``, so logits of any
+size are safe.
+
+Reference: chanchishing, "04 Forward and Back Propagation",
+Introduction-to-Deep-Learning GitHub wiki.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 r"""Stochastic gradient descent, step for step as ``torch.optim.SGD``.
 
 With parameter ``w``, gradient ``g`` (already the mean over the batch when the
-loss uses ``reduction="mean"``, seeds 000 and 002), learning rate ``α``,
-momentum ``μ``, dampening ``τ`` and weight decay ``λ``::
+loss uses ``reduction="mean"``, as in Benaicha (2023) and Saraswat), learning
+rate ``α``, momentum ``μ``, dampening ``τ`` and weight decay ``λ``::
 
     d = g + λ w
     if μ ≠ 0:
@@ -11,7 +11,13 @@ momentum ``μ``, dampening ``τ`` and weight decay ``λ``::
         d = d + μ b   if nesterov     else   d = b
     w ← w − α d
 
-Plain SGD (μ = λ = 0) is the seeds' ``w ← w − α · mean gradient``.
+Plain SGD (μ = λ = 0) is their update ``w ← w − α · mean gradient``.
+
+References:
+
+* Mohamed Benaicha, "Forward Pass and Backpropagation in Deep Learning: DNNs and
+  CNNs" (5 Dec 2023).
+* Ayush Saraswat, "Backward Pass of CNN".
 """
 
 from __future__ import annotations

@@ -165,7 +165,7 @@ def _arguments(
 
 def _inside(axis: wnd.Axis, lo: int = 0, hi: int | None = None) -> NDArray[np.bool_]:
     """``(out, kernel)`` mask of the taps at positions in ``[lo, hi)`` (default: the input)."""
-    positions = axis.positions()
+    positions = axis.positions
     return (positions >= lo) & (positions < (axis.size if hi is None else hi))
 
 
@@ -441,7 +441,7 @@ def max_pool2d_backward_vectorized(
     hb, wb = win.h.padded, win.w.padded
     index = wnd.windows(np.arange(hb * wb).reshape(hb, wb), win)  # (H_out, W_out, k_h, k_w)
     position = index[0, 0].ravel()[argtap]  # i* d_h W_b + j* d_w
-    position += index[:, :, 0, 0]  # a s_h W_b + b s_w
+    position += np.ascontiguousarray(index[:, :, 0, 0])  # a s_h W_b + b s_w
     planes = int(np.prod(xa.shape[:-2]))
     position += (np.arange(planes) * (hb * wb)).reshape(*xa.shape[:-2], 1, 1)
     flat = np.bincount(position.ravel(), weights=g.ravel(), minlength=planes * hb * wb)

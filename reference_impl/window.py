@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -115,10 +116,11 @@ class Axis:
         """Input index ``o·s − p_before + t·d`` of tap ``t`` of output ``o`` (maybe outside)."""
         return o * self.stride - self.before + t * self.dilation
 
+    @cached_property
     def positions(self) -> NDArray[np.intp]:
         """``(out, kernel)`` array of :meth:`position` for every output and tap."""
-        o, t = np.ogrid[: self.out, : self.kernel]
-        return np.asarray(o * self.stride - self.before + t * self.dilation, dtype=np.intp)
+        starts = np.arange(self.out, dtype=np.intp) * self.stride - self.before
+        return starts[:, None] + np.arange(self.kernel, dtype=np.intp) * self.dilation
 
     @property
     def padded(self) -> int:

@@ -88,9 +88,9 @@ from reference_impl._validation import (
     int_scalar,
     same_dtype,
 )
+from reference_impl.window import Pair
 
 Padding = int | tuple[int, int] | tuple[int, int, int, int] | str
-Pair = int | tuple[int, int]
 
 
 def _arguments(

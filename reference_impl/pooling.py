@@ -116,9 +116,7 @@ from reference_impl._validation import (
     int_pair,
     int_scalar,
 )
-
-IntPair = int | tuple[int, int]
-
+from reference_impl.window import Pair
 
 # --------------------------------------------------------------------------
 # Argument checks shared by both pools and both implementations
@@ -228,10 +226,10 @@ def _window_argmax_loop(plane: FloatArray, win: wnd.Window, a: int, b: int) -> t
 
 def max_pool2d_loop(
     x: FloatArray,
-    kernel_size: IntPair,
-    stride: IntPair | None = None,
-    padding: IntPair = 0,
-    dilation: IntPair = 1,
+    kernel_size: Pair,
+    stride: Pair | None = None,
+    padding: Pair = 0,
+    dilation: Pair = 1,
     ceil_mode: bool = False,
 ) -> FloatArray:
     """Max pooling, one window at a time: ``y[n, c, a, b] = x[n, c, argmax of window]``."""
@@ -250,10 +248,10 @@ def max_pool2d_loop(
 def max_pool2d_backward_loop(
     grad_output: FloatArray,
     x: FloatArray,
-    kernel_size: IntPair,
-    stride: IntPair | None = None,
-    padding: IntPair = 0,
-    dilation: IntPair = 1,
+    kernel_size: Pair,
+    stride: Pair | None = None,
+    padding: Pair = 0,
+    dilation: Pair = 1,
     ceil_mode: bool = False,
 ) -> FloatArray:
     """Gradient of :func:`max_pool2d_loop` with respect to ``x``.
@@ -276,9 +274,9 @@ def max_pool2d_backward_loop(
 
 def avg_pool2d_loop(
     x: FloatArray,
-    kernel_size: IntPair,
-    stride: IntPair | None = None,
-    padding: IntPair = 0,
+    kernel_size: Pair,
+    stride: Pair | None = None,
+    padding: Pair = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: int | None = None,
@@ -323,9 +321,9 @@ def _divisor_loop(win: wnd.Window, a: int, b: int, include: bool, override: int 
 def avg_pool2d_backward_loop(
     grad_output: FloatArray,
     x: FloatArray,
-    kernel_size: IntPair,
-    stride: IntPair | None = None,
-    padding: IntPair = 0,
+    kernel_size: Pair,
+    stride: Pair | None = None,
+    padding: Pair = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: int | None = None,
@@ -396,10 +394,10 @@ def _max_and_argtap(x: FloatArray, win: wnd.Window) -> tuple[FloatArray, NDArray
 
 def max_pool2d_vectorized(
     x: FloatArray,
-    kernel_size: IntPair,
-    stride: IntPair | None = None,
-    padding: IntPair = 0,
-    dilation: IntPair = 1,
+    kernel_size: Pair,
+    stride: Pair | None = None,
+    padding: Pair = 0,
+    dilation: Pair = 1,
     ceil_mode: bool = False,
 ) -> FloatArray:
     """Max pooling as a running ``numpy.maximum`` over the ``k_h k_w`` tap slices."""
@@ -414,10 +412,10 @@ def max_pool2d_vectorized(
 def max_pool2d_backward_vectorized(
     grad_output: FloatArray,
     x: FloatArray,
-    kernel_size: IntPair,
-    stride: IntPair | None = None,
-    padding: IntPair = 0,
-    dilation: IntPair = 1,
+    kernel_size: Pair,
+    stride: Pair | None = None,
+    padding: Pair = 0,
+    dilation: Pair = 1,
     ceil_mode: bool = False,
 ) -> FloatArray:
     r"""Gradient of :func:`max_pool2d_vectorized` with respect to ``x``.
@@ -450,9 +448,9 @@ def max_pool2d_backward_vectorized(
 
 def avg_pool2d_vectorized(
     x: FloatArray,
-    kernel_size: IntPair,
-    stride: IntPair | None = None,
-    padding: IntPair = 0,
+    kernel_size: Pair,
+    stride: Pair | None = None,
+    padding: Pair = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: int | None = None,
@@ -471,9 +469,9 @@ def avg_pool2d_vectorized(
 def avg_pool2d_backward_vectorized(
     grad_output: FloatArray,
     x: FloatArray,
-    kernel_size: IntPair,
-    stride: IntPair | None = None,
-    padding: IntPair = 0,
+    kernel_size: Pair,
+    stride: Pair | None = None,
+    padding: Pair = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: int | None = None,

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from reference_impl.window import output_size
+
 Array = np.ndarray[Any, Any]
 
 #: Target for the geometric mean of ours / torch, per family (each dtype separately).
@@ -162,8 +164,8 @@ def _normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: str) -> Arr
 def _conv(shape: tuple[int, ...], dtype: str) -> Problem:
     n, c_in, h, w, c_out, k, stride, padding, dilation = shape
     rng = _rng("conv2d", shape, dtype)
-    h_out = (h + 2 * padding - dilation * (k - 1) - 1) // stride + 1
-    w_out = (w + 2 * padding - dilation * (k - 1) - 1) // stride + 1
+    h_out = output_size(h, k, stride, padding, padding, dilation)
+    w_out = output_size(w, k, stride, padding, padding, dilation)
     label = f"{n},{c_in},{h},{w} -> {c_out} k{k} s{stride} p{padding}"
     if dilation != 1:
         label += f" d{dilation}"
@@ -191,8 +193,8 @@ def _conv(shape: tuple[int, ...], dtype: str) -> Problem:
 def _pool(family: str, shape: tuple[int, ...], dtype: str) -> Problem:
     n, c, h, w, k, stride, padding = shape
     rng = _rng(family, shape, dtype)
-    h_out = (h + 2 * padding - k) // stride + 1
-    w_out = (w + 2 * padding - k) // stride + 1
+    h_out = output_size(h, k, stride, padding, padding)
+    w_out = output_size(w, k, stride, padding, padding)
     return Problem(
         family,
         family,

@@ -62,18 +62,48 @@ def check_reduction(reduction: object) -> str:
     return str(reduction)
 
 
+def check_grad_output(
+    grad_output: object, shape: tuple[int, ...], like: FloatArray, like_name: str = "x"
+) -> FloatArray:
+    """Validate an upstream gradient: a float array of ``shape`` and ``like``'s dtype.
+
+    ``like`` is the (already validated) input named ``like_name``; errors name
+    ``grad_output``.
+    """
+    grad_output = float_array("grad_output", grad_output)
+    same_dtype(grad_output=grad_output, **{like_name: like})
+    check_shape("grad_output", grad_output, shape)
+    return grad_output
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Return ``value`` as a ``bool`` if it is one (Python or NumPy); ``TypeError`` otherwise."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return bool(value)
+
+
 def check_axis(name: str, axis: object, ndim: int) -> int:
     """Normalise an axis index for an array of rank ``ndim``."""
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(axis).__name__}")
-    if not -ndim <= int(axis) < ndim:
+    index = int_scalar(name, axis)
+    if not -ndim <= index < ndim:
         raise ValueError(f"{name}={axis} is out of range for an array with {ndim} dimensions")
-    return int(axis) % ndim
+    return index % ndim
 
 
 def is_int(value: object) -> bool:
     """True for Python and NumPy integers, but not for ``bool``."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def int_scalar(name: str, value: object, minimum: int | None = None) -> int:
+    """Return an int (not a ``bool``) that is at least ``minimum`` (when given)."""
+    if not is_int(value):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    result: int = int(value)  # type: ignore[call-overload]
+    if minimum is not None and result < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
+    return result
 
 
 def int_pair(name: str, value: object, minimum: int) -> tuple[int, int]:

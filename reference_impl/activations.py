@@ -7,9 +7,10 @@ Element-wise, with ``g = ∂L/∂y`` the upstream gradient and ``y = f(x)``::
     tanh      tanh(x)                        ∂L/∂x = g · (1 − tanh²(x))
 
 The sigmoid derivative is σ'(x) = σ(x)(1 − σ(x)); multiplying by σ(x) alone
-(seed 004, eq. 11) is a catalogued error. The loop version evaluates σ in the
-form that never exponentiates a positive number: e^{x}/(1 + e^{x}) for x < 0,
-so logits of any magnitude give finite results. The vectorized version keeps
+(Diba (2024), eq. 11) is a catalogued error (docs/derivations.md, erratum 1).
+The loop version evaluates σ in the form that never exponentiates a positive
+number: e^{x}/(1 + e^{x}) for x < 0, so logits of any magnitude give finite
+results. The vectorized version keeps
 1/(1 + e^{−x}), where an overflowing e^{−x} = +inf yields exactly 0, and writes
 σ'(x) = σ(x)(1 − σ(x)) = 1/(2 + 2 cosh x); neither reports an overflow.
 
@@ -23,6 +24,9 @@ Along an axis (``i`` and ``j`` run over that axis, everything else is a batch)::
 The Jacobian-vector products follow from ∂s_j/∂x_i = s_j (1[i = j] − s_i) and
 ∂l_j/∂x_i = 1[i = j] − s_i. With an all-ones upstream gradient the softmax
 gradient is exactly zero, which is why the oracle always draws a random one.
+
+Reference: Owen Diba, "Forward and Backward Propagation in Convolutional
+Neural Networks" (15 Jan 2024).
 """
 
 from __future__ import annotations
@@ -31,38 +35,12 @@ import math
 
 import numpy as np
 
-from reference_impl._validation import FloatArray, check_axis, check_shape, float_array, same_dtype
-
-__all__ = [
-    "log_softmax_backward_loop",
-    "log_softmax_backward_vectorized",
-    "log_softmax_loop",
-    "log_softmax_vectorized",
-    "relu_backward_loop",
-    "relu_backward_vectorized",
-    "relu_loop",
-    "relu_vectorized",
-    "sigmoid_backward_loop",
-    "sigmoid_backward_vectorized",
-    "sigmoid_loop",
-    "sigmoid_vectorized",
-    "softmax_backward_loop",
-    "softmax_backward_vectorized",
-    "softmax_loop",
-    "softmax_vectorized",
-    "tanh_backward_loop",
-    "tanh_backward_vectorized",
-    "tanh_loop",
-    "tanh_vectorized",
-]
+from reference_impl._validation import FloatArray, check_axis, check_grad_output, float_array
 
 
 def _check_backward(grad_output: object, x: object) -> tuple[FloatArray, FloatArray]:
     x = float_array("x", x)
-    grad_output = float_array("grad_output", grad_output)
-    same_dtype(grad_output=grad_output, x=x)
-    check_shape("grad_output", grad_output, x.shape)
-    return grad_output, x
+    return check_grad_output(grad_output, x.shape, x), x
 
 
 def sigmoid_scalar(value: float) -> float:
@@ -144,7 +122,8 @@ def _rows(x: FloatArray, axis: int) -> list[tuple[int | slice, ...]]:
     return lanes
 
 
-def _softmax_lane(values: list[float]) -> list[float]:
+def softmax_lane(values: list[float]) -> list[float]:
+    """``s_i = e^{x_i − m} / Σ_j e^{x_j − m}`` of one lane of Python floats."""
     m = max(values)
     exps = [math.exp(v - m) for v in values]
     total = sum(exps)
@@ -157,7 +136,7 @@ def softmax_loop(x: FloatArray, axis: int = -1) -> FloatArray:
     axis = check_axis("axis", axis, x.ndim)
     out = np.empty_like(x)
     for lane in _rows(x, axis):
-        s = _softmax_lane([float(v) for v in x[lane]])
+        s = softmax_lane([float(v) for v in x[lane]])
         for i, value in enumerate(s):
             out[lane][i] = value
     return out
@@ -169,7 +148,7 @@ def softmax_backward_loop(grad_output: FloatArray, x: FloatArray, axis: int = -1
     axis = check_axis("axis", axis, x.ndim)
     grad_input = np.empty_like(x)
     for lane in _rows(x, axis):
-        s = _softmax_lane([float(v) for v in x[lane]])
+        s = softmax_lane([float(v) for v in x[lane]])
         g = [float(v) for v in grad_output[lane]]
         for i in range(len(s)):
             total = 0.0
@@ -180,7 +159,8 @@ def softmax_backward_loop(grad_output: FloatArray, x: FloatArray, axis: int = -1
     return grad_input
 
 
-def _log_softmax_lane(values: list[float]) -> list[float]:
+def log_softmax_lane(values: list[float]) -> list[float]:
+    """``l_i = x_i − m − log Σ_j e^{x_j − m}`` of one lane of Python floats."""
     m = max(values)
     log_total = math.log(sum(math.exp(v - m) for v in values))
     return [v - m - log_total for v in values]
@@ -192,7 +172,7 @@ def log_softmax_loop(x: FloatArray, axis: int = -1) -> FloatArray:
     axis = check_axis("axis", axis, x.ndim)
     out = np.empty_like(x)
     for lane in _rows(x, axis):
-        for i, value in enumerate(_log_softmax_lane([float(v) for v in x[lane]])):
+        for i, value in enumerate(log_softmax_lane([float(v) for v in x[lane]])):
             out[lane][i] = value
     return out
 
@@ -203,7 +183,7 @@ def log_softmax_backward_loop(grad_output: FloatArray, x: FloatArray, axis: int 
     axis = check_axis("axis", axis, x.ndim)
     grad_input = np.empty_like(x)
     for lane in _rows(x, axis):
-        s = _softmax_lane([float(v) for v in x[lane]])
+        s = softmax_lane([float(v) for v in x[lane]])
         g = [float(v) for v in grad_output[lane]]
         for i in range(len(s)):
             total = 0.0
@@ -216,8 +196,9 @@ def log_softmax_backward_loop(grad_output: FloatArray, x: FloatArray, axis: int 
 # ---------------------------------------------------------------------- vectorized
 
 
-def _sigmoid(x: FloatArray) -> FloatArray:
-    # σ = 1 / (1 + e^{−x}), four passes over one new array. Where e^{−x} overflows
+def sigmoid_array(x: FloatArray) -> FloatArray:
+    """``σ(x) = 1 / (1 + e^{−x})`` as a new array; an overflowing ``e^{−x}`` gives exactly 0."""
+    # Four passes over one new array. Where e^{−x} overflows
     # (x < −88 in float32, x < −709 in float64) it becomes +inf and σ = 1/inf = 0,
     # which is σ rounded to the dtype; the overflow is expected, so not reported.
     # ``out=`` keeps 0-d inputs as arrays: a plain ufunc call would return a scalar.
@@ -232,7 +213,7 @@ def _sigmoid(x: FloatArray) -> FloatArray:
 def sigmoid_vectorized(x: FloatArray) -> FloatArray:
     """``σ(x) = 1 / (1 + e^{−x})``; an overflowing e^{−x} gives exactly 0."""
     x = float_array("x", x)
-    return _sigmoid(x)
+    return sigmoid_array(x)
 
 
 def sigmoid_backward_vectorized(grad_output: FloatArray, x: FloatArray) -> FloatArray:
@@ -295,7 +276,7 @@ def tanh_backward_vectorized(grad_output: FloatArray, x: FloatArray) -> FloatArr
     return t
 
 
-def _exp_shifted(x: FloatArray, axis: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+def exp_shifted(x: FloatArray, axis: int) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``(m, e, S)``: the lane maxima, ``e = e^{x − m}`` (a new array) and ``S = Σ e``.
 
     ``m`` and ``S`` keep the reduced axis (length 1) so that they broadcast;
@@ -316,7 +297,7 @@ def _lane_dot(a: FloatArray, b: FloatArray, axis: int) -> FloatArray:
 
 
 def _softmax(x: FloatArray, axis: int) -> FloatArray:
-    _, s, total = _exp_shifted(x, axis)
+    _, s, total = exp_shifted(x, axis)
     s *= np.reciprocal(total, out=total)
     return s
 
@@ -340,15 +321,18 @@ def softmax_backward_vectorized(
     return grad_input
 
 
-def log_softmax_vectorized(x: FloatArray, axis: int = -1) -> FloatArray:
-    """``(x − max) − log Σ e^{x − max}`` along ``axis``."""
-    x = float_array("x", x)
-    axis = check_axis("axis", axis, x.ndim)
-    m, out, total = _exp_shifted(x, axis)
-    # (x − m) − log Σ: x − m is exact near the maximum, so large logits lose nothing.
+def log_softmax_array(x: FloatArray, axis: int) -> FloatArray:
+    """``(x − m) − log Σ e^{x − m}`` as a new array (``x − m`` is exact near the maximum)."""
+    m, out, total = exp_shifted(x, axis)
     np.subtract(x, m, out=out)
     out -= np.log(total, out=total)
     return out
+
+
+def log_softmax_vectorized(x: FloatArray, axis: int = -1) -> FloatArray:
+    """``(x − max) − log Σ e^{x − max}`` along ``axis``; large logits lose nothing."""
+    x = float_array("x", x)
+    return log_softmax_array(x, check_axis("axis", axis, x.ndim))
 
 
 def log_softmax_backward_vectorized(
@@ -357,6 +341,6 @@ def log_softmax_backward_vectorized(
     """``g − softmax(x) · Σ_j g_j``, with the normalisation folded into one scaling."""
     grad_output, x = _check_backward(grad_output, x)
     axis = check_axis("axis", axis, x.ndim)
-    _, e, total = _exp_shifted(x, axis)
+    _, e, total = exp_shifted(x, axis)
     e *= np.divide(grad_output.sum(axis=axis, keepdims=True), total, out=total)
     return np.subtract(grad_output, e, out=e)

@@ -75,123 +75,25 @@ docstrings for how.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
+from reference_impl import window as wnd
 from reference_impl._validation import (
     FloatArray,
+    check_grad_output,
     check_ndim,
     check_shape,
     float_array,
     int_pair,
-    is_int,
+    int_scalar,
     same_dtype,
 )
-
-__all__ = [
-    "conv2d_backward_loop",
-    "conv2d_backward_vectorized",
-    "conv2d_loop",
-    "conv2d_output_size",
-    "conv2d_vectorized",
-    "dilate2d",
-]
+from reference_impl.window import Pair
 
 Padding = int | tuple[int, int] | tuple[int, int, int, int] | str
-Pair = int | tuple[int, int]
 
 
-# --------------------------------------------------------------------------- #
-# Argument handling shared by both implementations
-# --------------------------------------------------------------------------- #
-
-
-@dataclass(frozen=True)
-class _Geometry:
-    """Validated hyper-parameters and the derived sizes of one convolution."""
-
-    n: int
-    c_in: int
-    h: int
-    w: int
-    c_out: int
-    kh: int
-    kw: int
-    stride: tuple[int, int]
-    dilation: tuple[int, int]
-    pad: tuple[int, int, int, int]  # top, bottom, left, right
-    groups: int
-    h_out: int
-    w_out: int
-
-    @property
-    def c_in_group(self) -> int:
-        return self.c_in // self.groups
-
-    @property
-    def c_out_group(self) -> int:
-        return self.c_out // self.groups
-
-    @property
-    def h_pad(self) -> int:
-        return self.h + self.pad[0] + self.pad[1]
-
-    @property
-    def w_pad(self) -> int:
-        return self.w + self.pad[2] + self.pad[3]
-
-    @property
-    def out_shape(self) -> tuple[int, int, int, int]:
-        return (self.n, self.c_out, self.h_out, self.w_out)
-
-
-def _padding(
-    padding: object, stride: tuple[int, int], dilation: tuple[int, int], kernel: tuple[int, int]
-) -> tuple[int, int, int, int]:
-    """Turn any accepted ``padding`` form into ``(top, bottom, left, right)``."""
-    if isinstance(padding, str):
-        if padding == "valid":
-            return (0, 0, 0, 0)
-        if padding == "same":
-            if stride != (1, 1):
-                raise ValueError(f"padding='same' requires stride 1, got stride={stride}")
-            total_h = dilation[0] * (kernel[0] - 1)
-            total_w = dilation[1] * (kernel[1] - 1)
-            return (total_h // 2, total_h - total_h // 2, total_w // 2, total_w - total_w // 2)
-        raise ValueError(f"padding must be 'valid' or 'same' when a string, got {padding!r}")
-    if is_int(padding):
-        p = int(padding)  # type: ignore[call-overload]
-        sides = (p, p, p, p)
-    elif isinstance(padding, (tuple, list)) and all(is_int(v) for v in padding):
-        values = tuple(int(v) for v in padding)
-        if len(values) == 2:
-            sides = (values[0], values[0], values[1], values[1])
-        elif len(values) == 4:
-            sides = (values[0], values[1], values[2], values[3])
-        else:
-            raise ValueError(
-                "padding must be an int, (pad_h, pad_w) or (top, bottom, left, right), "
-                f"got {padding!r}"
-            )
-    else:
-        raise TypeError(
-            f"padding must be an int, a tuple of 2 or 4 ints, 'valid' or 'same', got {padding!r}"
-        )
-    if min(sides) < 0:
-        raise ValueError(f"padding must be non-negative, got {padding!r}")
-    return sides
-
-
-def conv2d_output_size(
-    size: int, kernel_size: int, stride: int, padding_total: int, dilation: int
-) -> int:
-    """Output length along one axis: ``⌊(size + padding_total − d·(k − 1) − 1) / s⌋ + 1``."""
-    return (size + padding_total - dilation * (kernel_size - 1) - 1) // stride + 1
-
-
-def _geometry(
+def _arguments(
     x: object,
     weight: object,
     bias: object,
@@ -199,8 +101,8 @@ def _geometry(
     padding: object,
     dilation: object,
     groups: object,
-) -> tuple[FloatArray, FloatArray, FloatArray | None, _Geometry]:
-    """Validate every argument of a forward or backward call."""
+) -> tuple[FloatArray, FloatArray, FloatArray | None, int, wnd.Window]:
+    """Validate every argument of a forward or backward call; return the arrays, groups, window."""
     x = float_array("x", x)
     weight = float_array("weight", weight)
     bias = None if bias is None else float_array("bias", bias)
@@ -209,13 +111,8 @@ def _geometry(
     check_ndim("weight", weight, 4)
     stride_hw = int_pair("stride", stride, 1)
     dilation_hw = int_pair("dilation", dilation, 1)
-    if not is_int(groups):
-        raise TypeError(f"groups must be an int, got {groups!r}")
-    n_groups = int(groups)  # type: ignore[call-overload]
-    if n_groups < 1:
-        raise ValueError(f"groups must be at least 1, got {groups!r}")
-    n, c_in, h, w = x.shape
-    c_out, c_in_group, kh, kw = weight.shape
+    n_groups = int_scalar("groups", groups, 1)
+    c_in, (c_out, c_in_group, kh, kw) = x.shape[1], weight.shape
     if c_in % n_groups or c_out % n_groups:
         raise ValueError(
             f"groups={n_groups} must divide both the input channels of x ({c_in}) "
@@ -231,40 +128,21 @@ def _geometry(
     if bias is not None:
         check_ndim("bias", bias, 1)
         check_shape("bias", bias, (c_out,))
-    pad = _padding(padding, stride_hw, dilation_hw, (kh, kw))
-    h_out = conv2d_output_size(h, kh, stride_hw[0], pad[0] + pad[1], dilation_hw[0])
-    w_out = conv2d_output_size(w, kw, stride_hw[1], pad[2] + pad[3], dilation_hw[1])
-    if h_out < 1 or w_out < 1:
+    if isinstance(padding, str) and padding == "same" and stride_hw != (1, 1):
+        raise ValueError(f"padding='same' requires stride 1, got stride={stride_hw}")
+    sides = wnd.padding_sides(padding, (kh, kw), dilation_hw)
+    win = wnd.window(x.shape[2:], (kh, kw), stride_hw, dilation_hw, sides)
+    if min(win.out) < 1:
         raise ValueError(
             f"the dilated kernel of weight ({dilation_hw[0] * (kh - 1) + 1}x"
             f"{dilation_hw[1] * (kw - 1) + 1}) is larger than the padded input x "
-            f"({h + pad[0] + pad[1]}x{w + pad[2] + pad[3]})"
+            f"({win.h.padded}x{win.w.padded})"
         )
-    geo = _Geometry(
-        n, c_in, h, w, c_out, kh, kw, stride_hw, dilation_hw, pad, n_groups, h_out, w_out
-    )
-    return x, weight, bias, geo
+    return x, weight, bias, n_groups, win
 
 
-def _grad_output(grad_output: object, x: FloatArray, geo: _Geometry) -> FloatArray:
-    """Validate the upstream gradient: same dtype as ``x`` and the forward's output shape."""
-    grad_output = float_array("grad_output", grad_output)
-    same_dtype(grad_output=grad_output, x=x)
-    check_ndim("grad_output", grad_output, 4)
-    check_shape("grad_output", grad_output, geo.out_shape)
-    return grad_output
-
-
-def _pad(x: FloatArray, pad: tuple[int, int, int, int]) -> FloatArray:
-    """Return ``x̄``: ``x`` with zeros around its last two axes (``x`` itself if no padding)."""
-    top, bottom, left, right = pad
-    if top == bottom == left == right == 0:
-        return x
-    out = np.zeros(
-        (*x.shape[:-2], x.shape[-2] + top + bottom, x.shape[-1] + left + right), dtype=x.dtype
-    )
-    out[..., top : top + x.shape[-2], left : left + x.shape[-1]] = x
-    return out
+def _out_shape(x: FloatArray, weight: FloatArray, win: wnd.Window) -> tuple[int, ...]:
+    return (x.shape[0], weight.shape[0], *win.out)
 
 
 def dilate2d(array: FloatArray, stride: Pair) -> FloatArray:
@@ -302,19 +180,20 @@ def conv2d_loop(
 
     See the module docstring for the notation and the padding forms.
     """
-    x, weight, bias, geo = _geometry(x, weight, bias, stride, padding, dilation, groups)
-    x_bar = _pad(x, geo.pad)
-    (s_h, s_w), (d_h, d_w) = geo.stride, geo.dilation
-    z = np.zeros(geo.out_shape, dtype=x.dtype)
-    for n in range(geo.n):
-        for o in range(geo.c_out):
-            first_channel = (o // geo.c_out_group) * geo.c_in_group
-            for i in range(geo.h_out):
-                for j in range(geo.w_out):
+    x, weight, bias, groups, win = _arguments(x, weight, bias, stride, padding, dilation, groups)
+    x_bar = wnd.pad(x, win)
+    (s_h, d_h), (s_w, d_w) = (win.h.stride, win.h.dilation), (win.w.stride, win.w.dilation)
+    c_out, c_g, kh, kw = weight.shape
+    z = np.zeros(_out_shape(x, weight, win), dtype=x.dtype)
+    for n in range(x.shape[0]):
+        for o in range(c_out):
+            first_channel = (o // (c_out // groups)) * c_g
+            for i in range(win.h.out):
+                for j in range(win.w.out):
                     total = 0.0 if bias is None else float(bias[o])
-                    for c in range(geo.c_in_group):
-                        for a in range(geo.kh):
-                            for e in range(geo.kw):
+                    for c in range(c_g):
+                        for a in range(kh):
+                            for e in range(kw):
                                 row, col = i * s_h + a * d_h, j * s_w + e * d_w
                                 x_value = float(x_bar[n, first_channel + c, row, col])
                                 total += x_value * float(weight[o, c, a, e])
@@ -346,53 +225,55 @@ def conv2d_backward_loop(
 
     ``grad_bias`` is ``None`` when ``bias`` is ``None``.
     """
-    x, weight, bias, geo = _geometry(x, weight, bias, stride, padding, dilation, groups)
-    grad_output = _grad_output(grad_output, x, geo)
-    x_bar = _pad(x, geo.pad)
-    (s_h, s_w), (d_h, d_w) = geo.stride, geo.dilation
-    top, _, left, _ = geo.pad
+    x, weight, bias, groups, win = _arguments(x, weight, bias, stride, padding, dilation, groups)
+    grad_output = check_grad_output(grad_output, _out_shape(x, weight, win), x)
+    x_bar = wnd.pad(x, win)
+    (s_h, d_h), (s_w, d_w) = (win.h.stride, win.h.dilation), (win.w.stride, win.w.dilation)
+    top, left = win.h.before, win.w.before
+    (batch, c_in, h, w), (c_out, c_g, kh, kw) = x.shape, weight.shape
+    c_out_g = c_out // groups
 
     grad_bias = None
     if bias is not None:
         grad_bias = np.zeros_like(bias)
-        for o in range(geo.c_out):
+        for o in range(c_out):
             total = 0.0
-            for n in range(geo.n):
-                for i in range(geo.h_out):
-                    for j in range(geo.w_out):
+            for n in range(batch):
+                for i in range(win.h.out):
+                    for j in range(win.w.out):
                         total += float(grad_output[n, o, i, j])
             grad_bias[o] = total
 
     grad_weight = np.zeros_like(weight)
-    for o in range(geo.c_out):
-        first_channel = (o // geo.c_out_group) * geo.c_in_group
-        for c in range(geo.c_in_group):
-            for a in range(geo.kh):
-                for e in range(geo.kw):
+    for o in range(c_out):
+        first_channel = (o // c_out_g) * c_g
+        for c in range(c_g):
+            for a in range(kh):
+                for e in range(kw):
                     total = 0.0
-                    for n in range(geo.n):
-                        for i in range(geo.h_out):
-                            for j in range(geo.w_out):
+                    for n in range(batch):
+                        for i in range(win.h.out):
+                            for j in range(win.w.out):
                                 row, col = i * s_h + a * d_h, j * s_w + e * d_w
                                 x_value = float(x_bar[n, first_channel + c, row, col])
                                 total += float(grad_output[n, o, i, j]) * x_value
                     grad_weight[o, c, a, e] = total
 
     grad_input = np.zeros_like(x)
-    for n in range(geo.n):
-        for channel in range(geo.c_in):
-            group, c = divmod(channel, geo.c_in_group)
-            outputs = range(group * geo.c_out_group, (group + 1) * geo.c_out_group)
-            for r in range(geo.h):
-                for q in range(geo.w):
+    for n in range(batch):
+        for channel in range(c_in):
+            group, c = divmod(channel, c_g)
+            outputs = range(group * c_out_g, (group + 1) * c_out_g)
+            for r in range(h):
+                for q in range(w):
                     total = 0.0
-                    for a in range(geo.kh):
+                    for a in range(kh):
                         i, row_offset = divmod(r + top - a * d_h, s_h)
-                        if row_offset != 0 or not 0 <= i < geo.h_out:
+                        if row_offset != 0 or not 0 <= i < win.h.out:
                             continue
-                        for e in range(geo.kw):
+                        for e in range(kw):
                             j, col_offset = divmod(q + left - e * d_w, s_w)
-                            if col_offset != 0 or not 0 <= j < geo.w_out:
+                            if col_offset != 0 or not 0 <= j < win.w.out:
                                 continue
                             for o in outputs:
                                 total += float(grad_output[n, o, i, j]) * float(weight[o, c, a, e])
@@ -406,23 +287,17 @@ def conv2d_backward_loop(
 # --------------------------------------------------------------------------- #
 
 
-def _im2col(x_bar: FloatArray, geo: _Geometry) -> FloatArray:
+def _im2col(x: FloatArray, win: wnd.Window) -> FloatArray:
     """The patch tensor ``X_col`` of shape ``(N, C_in·kh·kw, H_out·W_out)``, built with one copy.
 
-    Entry ``[n, (c, a, e), (i, j)]`` is ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``: a
-    strided view of ``x̄`` (no data moved) made contiguous. For a 1×1 kernel with
-    stride 1 and no padding the view already is contiguous and nothing is copied.
+    Entry ``[n, (c, a, e), (i, j)]`` is ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``: the
+    window view of ``x̄`` (no data moved) with its tap axes moved before the
+    output axes, made contiguous. For a 1×1 kernel with stride 1 and no padding
+    the view already is contiguous and nothing is copied.
     """
-    sn, sc, sh, sw = x_bar.strides
-    (s_h, s_w), (d_h, d_w) = geo.stride, geo.dilation
-    view = as_strided(
-        x_bar,
-        shape=(geo.n, geo.c_in, geo.kh, geo.kw, geo.h_out, geo.w_out),
-        strides=(sn, sc, sh * d_h, sw * d_w, sh * s_h, sw * s_w),
-        writeable=False,
-    )
+    view = wnd.windows(wnd.pad(x, win), win).transpose(0, 1, 4, 5, 2, 3)
     cols: FloatArray = np.ascontiguousarray(view)
-    return cols.reshape(geo.n, geo.c_in * geo.kh * geo.kw, geo.h_out * geo.w_out)
+    return cols.reshape(x.shape[0], -1, win.h.out * win.w.out)
 
 
 def _blocks(array: FloatArray, groups: int, axis: int) -> list[FloatArray]:
@@ -465,15 +340,15 @@ def conv2d_vectorized(
     product to BLAS. ``Z`` of shape ``(N, C_out, H_out·W_out)`` already is
     ``z`` in NCHW order; the bias is broadcast over ``(n, i, j)``.
     """
-    x, weight, bias, geo = _geometry(x, weight, bias, stride, padding, dilation, groups)
-    cols = _im2col(_pad(x, geo.pad), geo)
-    w_blocks = _blocks(weight.reshape(geo.c_out, -1), geo.groups, axis=0)
-    col_blocks = _blocks(cols, geo.groups, axis=1)
+    x, weight, bias, groups, win = _arguments(x, weight, bias, stride, padding, dilation, groups)
+    cols = _im2col(x, win)
+    w_blocks = _blocks(weight.reshape(weight.shape[0], -1), groups, axis=0)
+    col_blocks = _blocks(cols, groups, axis=1)
     out = _join([np.matmul(w_g, c_g) for w_g, c_g in zip(w_blocks, col_blocks, strict=True)], 1)
     del cols, col_blocks
     if bias is not None:
         out += bias[:, None]
-    return out.reshape(geo.out_shape)
+    return out.reshape(_out_shape(x, weight, win))
 
 
 def conv2d_backward_vectorized(
@@ -519,14 +394,15 @@ def conv2d_backward_vectorized(
       scatter visits, only enumerated by tap instead of by destination; columns
       work the same way. Python loops run over the groups and the taps only.
     """
-    x, weight, bias, geo = _geometry(x, weight, bias, stride, padding, dilation, groups)
-    grad_output = _grad_output(grad_output, x, geo)
+    x, weight, bias, groups, win = _arguments(x, weight, bias, stride, padding, dilation, groups)
+    grad_output = check_grad_output(grad_output, _out_shape(x, weight, win), x)
     grad_bias = None if bias is None else grad_output.sum(axis=(0, 2, 3), dtype=x.dtype)
-    delta = grad_output.reshape(geo.n, geo.c_out, geo.h_out * geo.w_out)
-    delta_blocks = _blocks(delta, geo.groups, axis=1)
+    batch, c_in = x.shape[:2]
+    delta = grad_output.reshape(batch, weight.shape[0], -1)
+    delta_blocks = _blocks(delta, groups, axis=1)
 
-    cols = _im2col(_pad(x, geo.pad), geo)
-    col_blocks = _blocks(cols, geo.groups, axis=1)
+    cols = _im2col(x, win)
+    col_blocks = _blocks(cols, groups, axis=1)
     # Σ_n X_col[n]_g @ Δ[n]_gᵀ is (∂L/∂w_g)ᵀ; this operand order is the faster BLAS call.
     grad_weight_t = _join(
         [
@@ -540,26 +416,15 @@ def conv2d_backward_vectorized(
 
     # w_taps[a, e] is w[:, :, a, e]ᵀ, of shape (C_g, C_out); its group blocks are columns.
     w_taps = weight.transpose(2, 3, 1, 0)
-    if geo.kh == geo.kw == 1 and geo.stride == (1, 1) and geo.pad == (0, 0, 0, 0):
-        # One tap that lands on every input position: no scatter needed.
-        w_blocks = _blocks(w_taps[0, 0], geo.groups, axis=1)
+
+    def tap_values(a: int, e: int) -> FloatArray:
+        w_blocks = _blocks(w_taps[a, e], groups, axis=1)
         products = [np.matmul(w_g, d_g) for w_g, d_g in zip(w_blocks, delta_blocks, strict=True)]
-        return _join(products, 1).reshape(x.shape), grad_weight, grad_bias
-    grad_x_bar = np.zeros((geo.n, geo.c_in, geo.h_pad, geo.w_pad), dtype=x.dtype)
-    (s_h, s_w), (d_h, d_w) = geo.stride, geo.dilation
-    row_span, col_span = (geo.h_out - 1) * s_h + 1, (geo.w_out - 1) * s_w + 1
-    c_g = geo.c_in_group
-    for a in range(geo.kh):
-        for e in range(geo.kw):
-            target = grad_x_bar[
-                :, :, a * d_h : a * d_h + row_span : s_h, e * d_w : e * d_w + col_span : s_w
-            ]
-            w_blocks = _blocks(w_taps[a, e], geo.groups, axis=1)
-            for g, (w_g, d_g) in enumerate(zip(w_blocks, delta_blocks, strict=True)):
-                product = np.matmul(w_g, d_g).reshape(geo.n, c_g, geo.h_out, geo.w_out)
-                target[:, g * c_g : (g + 1) * c_g] += product
-    top, _, left, _ = geo.pad
-    if geo.pad == (0, 0, 0, 0):
-        return grad_x_bar, grad_weight, grad_bias
-    grad_input = grad_x_bar[:, :, top : top + geo.h, left : left + geo.w].copy()
-    return grad_input, grad_weight, grad_bias
+        return _join(products, 1).reshape(batch, c_in, *win.out)
+
+    if w_taps.shape[:2] == (1, 1) and win.out == x.shape[2:] == (win.h.padded, win.w.padded):
+        # One tap that lands on every input position: no scatter needed.
+        return tap_values(0, 0), grad_weight, grad_bias
+    grad_x_bar = np.zeros((batch, c_in, win.h.padded, win.w.padded), dtype=x.dtype)
+    wnd.scatter_add(grad_x_bar, win, tap_values)
+    return wnd.crop(grad_x_bar, win), grad_weight, grad_bias

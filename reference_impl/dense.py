@@ -5,7 +5,7 @@ flattened) and output feature ``o``::
 
     z[m, o] = b[o] + Σ_i W[o, i] · x[m, i]
 
-Backward, with ``δ = ∂L/∂z`` the upstream gradient (seeds 000 and 003)::
+Backward, with ``δ = ∂L/∂z`` the upstream gradient (as in Benaicha (2023) and chanchishing)::
 
     ∂L/∂x[m, i] = Σ_o δ[m, o] · W[o, i]          (dx = δ W,   i.e. Wᵀδ per example)
     ∂L/∂W[o, i] = Σ_m δ[m, o] · x[m, i]          (dW = δᵀ x,  summed over the batch)
@@ -13,21 +13,28 @@ Backward, with ``δ = ∂L/∂z`` the upstream gradient (seeds 000 and 003)::
 
 The bias gradient sums over the batch only. Summing a single example's
 gradient over the output features instead gives every bias the same value,
-an error catalogued in the test suite.
+an error catalogued in the test suite (docs/derivations.md, erratum 7).
+
+References:
+
+* Mohamed Benaicha, "Forward Pass and Backpropagation in Deep Learning: DNNs and
+  CNNs" (5 Dec 2023).
+* chanchishing, "04 Forward and Back Propagation", Introduction-to-Deep-Learning
+  GitHub wiki.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from reference_impl._validation import FloatArray, check_ndim, check_shape, float_array, same_dtype
-
-__all__ = [
-    "linear_backward_loop",
-    "linear_backward_vectorized",
-    "linear_loop",
-    "linear_vectorized",
-]
+from reference_impl._validation import (
+    FloatArray,
+    check_grad_output,
+    check_ndim,
+    check_shape,
+    float_array,
+    same_dtype,
+)
 
 
 def _check_linear(
@@ -48,13 +55,6 @@ def _check_linear(
     if bias is not None:
         check_shape("bias", bias, (weight.shape[0],))
     return x, weight, bias
-
-
-def _check_grad_output(grad_output: object, x: FloatArray, weight: FloatArray) -> FloatArray:
-    grad_output = float_array("grad_output", grad_output)
-    same_dtype(grad_output=grad_output, x=x)
-    check_shape("grad_output", grad_output, (*x.shape[:-1], weight.shape[0]))
-    return grad_output
 
 
 # --------------------------------------------------------------------------- loops
@@ -83,7 +83,7 @@ def linear_backward_loop(
 ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
     """``(∂L/∂x, ∂L/∂W, ∂L/∂b)`` from the three index sums of the module docstring."""
     x, weight, bias = _check_linear(x, weight, bias)
-    grad_output = _check_grad_output(grad_output, x, weight)
+    grad_output = check_grad_output(grad_output, (*x.shape[:-1], weight.shape[0]), x)
     out_features, in_features = weight.shape
     rows = x.reshape(-1, in_features)
     delta = grad_output.reshape(-1, out_features)
@@ -138,7 +138,7 @@ def linear_backward_vectorized(
 ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
     """``dx = δ W``, ``dW = δᵀ x``, ``db = Σ_m δ`` with the batch axes flattened."""
     x, weight, bias = _check_linear(x, weight, bias)
-    grad_output = _check_grad_output(grad_output, x, weight)
+    grad_output = check_grad_output(grad_output, (*x.shape[:-1], weight.shape[0]), x)
     out_features, in_features = weight.shape
     rows = x.reshape(-1, in_features)
     delta = grad_output.reshape(-1, out_features)

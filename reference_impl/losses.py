@@ -24,7 +24,11 @@ With ``x`` the input, ``y`` the target and ``g`` the upstream gradient::
 The clamp at −100 and the ε in the BCE derivative are torch's: they keep
 probabilities of exactly 0 and 1 finite. The logit form of BCE is where the
 chain rule's ``(∂ℓ/∂p)(∂p/∂z) = [(p − y)/(p(1 − p))] · p(1 − p)`` cancels to
-``p − y`` (seed 003); it never forms ``log σ(z)``, so logits of any size are safe.
+``p − y`` (as in chanchishing); it never forms ``log σ(z)``, so logits of any
+size are safe.
+
+Reference: chanchishing, "04 Forward and Back Propagation",
+Introduction-to-Deep-Learning GitHub wiki.
 """
 
 from __future__ import annotations
@@ -37,37 +41,20 @@ from numpy.typing import NDArray
 
 from reference_impl._validation import (
     FloatArray,
+    check_grad_output,
     check_ndim,
     check_reduction,
-    check_shape,
     float_array,
     same_dtype,
 )
-from reference_impl.activations import sigmoid_scalar
-
-__all__ = [
-    "BCE_EPSILON",
-    "binary_cross_entropy_backward_loop",
-    "binary_cross_entropy_backward_vectorized",
-    "binary_cross_entropy_loop",
-    "binary_cross_entropy_vectorized",
-    "binary_cross_entropy_with_logits_backward_loop",
-    "binary_cross_entropy_with_logits_backward_vectorized",
-    "binary_cross_entropy_with_logits_loop",
-    "binary_cross_entropy_with_logits_vectorized",
-    "cross_entropy_backward_loop",
-    "cross_entropy_backward_vectorized",
-    "cross_entropy_loop",
-    "cross_entropy_vectorized",
-    "l1_loss_backward_loop",
-    "l1_loss_backward_vectorized",
-    "l1_loss_loop",
-    "l1_loss_vectorized",
-    "mse_loss_backward_loop",
-    "mse_loss_backward_vectorized",
-    "mse_loss_loop",
-    "mse_loss_vectorized",
-]
+from reference_impl.activations import (
+    exp_shifted,
+    log_softmax_array,
+    log_softmax_lane,
+    sigmoid_array,
+    sigmoid_scalar,
+    softmax_lane,
+)
 
 #: torch's guard in the BCE derivative, a float32 constant even for float64 inputs.
 BCE_EPSILON = float(np.float32(1e-12))
@@ -94,17 +81,14 @@ def _check_probabilities(input: FloatArray) -> None:
         raise ValueError("input of binary_cross_entropy must hold probabilities in [0, 1]")
 
 
-def _reduced_shape(loss_shape: tuple[int, ...], reduction: str) -> tuple[int, ...]:
-    return loss_shape if reduction == "none" else ()
-
-
-def _check_grad_output(
-    grad_output: object, input: FloatArray, loss_shape: tuple[int, ...], reduction: str
-) -> FloatArray:
-    grad_output = float_array("grad_output", grad_output)
-    same_dtype(grad_output=grad_output, input=input)
-    check_shape("grad_output", grad_output, _reduced_shape(loss_shape, reduction))
-    return grad_output
+def _check_backward(
+    grad_output: object, input: object, target: object, reduction: object
+) -> tuple[FloatArray, FloatArray, FloatArray, str]:
+    """Validate the arguments of an element-wise loss's backward pass."""
+    input, target = _check_pair(input, target)
+    reduction = check_reduction(reduction)
+    shape = input.shape if reduction == "none" else ()
+    return check_grad_output(grad_output, shape, input, "input"), input, target, reduction
 
 
 def _reduce(loss: FloatArray, reduction: str) -> FloatArray:
@@ -121,17 +105,6 @@ def _upstream(grad_output: FloatArray, loss_size: int, reduction: str) -> FloatA
     if reduction == "mean":
         return np.asarray(grad_output / grad_output.dtype.type(loss_size), dtype=grad_output.dtype)
     return grad_output
-
-
-def _exp_shifted(input: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """``(m, e, S)`` of each row: ``m = max_c x_c``, ``e = e^{x − m}`` (new), ``S = Σ_c e_c``.
-
-    ``m`` and ``S`` have shape ``(N, 1)``; ``S ≥ 1``, the maximum contributing ``e^0``.
-    """
-    m = input.max(axis=1, keepdims=True)
-    e = np.subtract(input, m, out=np.empty_like(input))
-    np.exp(e, out=e)
-    return m, e, e.sum(axis=1, keepdims=True)
 
 
 def _check_cross_entropy(input: object, target: object) -> tuple[FloatArray, NDArray[Any], bool]:
@@ -228,9 +201,7 @@ def l1_loss_backward_loop(
     grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
     """``g · sign(x − y)``, 0 where ``x == y``."""
-    input, target = _check_pair(input, target)
-    reduction = check_reduction(reduction)
-    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    grad_output, input, target, reduction = _check_backward(grad_output, input, target, reduction)
     return _elementwise_backward_loop(
         grad_output, input, target, lambda x, y: _sign(x - y), reduction
     )
@@ -247,9 +218,7 @@ def mse_loss_backward_loop(
     grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
     """``g · 2 (x − y)``."""
-    input, target = _check_pair(input, target)
-    reduction = check_reduction(reduction)
-    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    grad_output, input, target, reduction = _check_backward(grad_output, input, target, reduction)
     return _elementwise_backward_loop(
         grad_output, input, target, lambda x, y: 2.0 * (x - y), reduction
     )
@@ -269,10 +238,8 @@ def binary_cross_entropy_backward_loop(
     grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
     """``g · (p − y) / max(p (1 − p), ε)``, the product p(1 − p) formed in the input's dtype."""
-    input, target = _check_pair(input, target)
-    reduction = check_reduction(reduction)
+    grad_output, input, target, reduction = _check_backward(grad_output, input, target, reduction)
     _check_probabilities(input)
-    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
     dtype = input.dtype.type
 
     def derivative(p: float, y: float) -> float:
@@ -296,9 +263,7 @@ def binary_cross_entropy_with_logits_backward_loop(
     grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
     """``g · (σ(z) − y)``: the BCE derivative after the σ'(z) factor cancels."""
-    input, target = _check_pair(input, target)
-    reduction = check_reduction(reduction)
-    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    grad_output, input, target, reduction = _check_backward(grad_output, input, target, reduction)
     return _elementwise_backward_loop(
         grad_output, input, target, lambda z, y: sigmoid_scalar(z) - y, reduction
     )
@@ -319,11 +284,9 @@ def cross_entropy_loop(
     batch, classes = input.shape
     loss = np.empty(batch, dtype=input.dtype)
     for n in range(batch):
-        row = [float(v) for v in input[n]]
-        m = max(row)
-        log_total = math.log(sum(math.exp(v - m) for v in row))
+        log_probs = log_softmax_lane([float(v) for v in input[n]])
         y = _target_row(target, is_indices, n, classes)
-        loss[n] = -sum(y[c] * (row[c] - m - log_total) for c in range(classes))
+        loss[n] = -sum(y[c] * log_probs[c] for c in range(classes))
     return _reduce_loop(loss, reduction)
 
 
@@ -334,18 +297,16 @@ def cross_entropy_backward_loop(
     input, target, is_indices = _check_cross_entropy(input, target)
     reduction = check_reduction(reduction)
     batch, classes = input.shape
-    grad_output = _check_grad_output(grad_output, input, (batch,), reduction)
+    shape = (batch,) if reduction == "none" else ()
+    grad_output = check_grad_output(grad_output, shape, input, "input")
     grad_input = np.empty_like(input)
     for n in range(batch):
-        row = [float(v) for v in input[n]]
-        m = max(row)
-        exps = [math.exp(v - m) for v in row]
-        total = sum(exps)
+        probs = softmax_lane([float(v) for v in input[n]])
         y = _target_row(target, is_indices, n, classes)
         mass = sum(y)
         upstream = _upstream_at(grad_output, (n,), batch, reduction)
         for c in range(classes):
-            grad_input[n, c] = upstream * (exps[c] / total * mass - y[c])
+            grad_input[n, c] = upstream * (probs[c] * mass - y[c])
     return grad_input
 
 
@@ -367,9 +328,7 @@ def l1_loss_backward_vectorized(
     grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
     """``g · sign(x − y)``."""
-    input, target = _check_pair(input, target)
-    reduction = check_reduction(reduction)
-    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    grad_output, input, target, reduction = _check_backward(grad_output, input, target, reduction)
     difference = np.subtract(input, target, out=np.empty_like(input))
     # Not in place: numpy's in-place sign loop is many times slower than its out-of-place one.
     grad_input = np.sign(difference, out=np.empty_like(input))
@@ -393,9 +352,7 @@ def mse_loss_backward_vectorized(
     grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
     """``2 g (x − y)``."""
-    input, target = _check_pair(input, target)
-    reduction = check_reduction(reduction)
-    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
+    grad_output, input, target, reduction = _check_backward(grad_output, input, target, reduction)
     grad_input = np.subtract(input, target, out=np.empty_like(input))
     grad_input *= 2 * _upstream(grad_output, input.size, reduction)
     return grad_input
@@ -425,10 +382,8 @@ def binary_cross_entropy_backward_vectorized(
     grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
     """``g (p − y) / max(p (1 − p), ε)``."""
-    input, target = _check_pair(input, target)
-    reduction = check_reduction(reduction)
+    grad_output, input, target, reduction = _check_backward(grad_output, input, target, reduction)
     _check_probabilities(input)
-    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
     spread = np.subtract(1.0, input, out=np.empty_like(input))
     spread *= input
     np.maximum(spread, input.dtype.type(BCE_EPSILON), out=spread)
@@ -459,15 +414,8 @@ def binary_cross_entropy_with_logits_backward_vectorized(
     grad_output: FloatArray, input: FloatArray, target: FloatArray, reduction: str = "mean"
 ) -> FloatArray:
     """``g (σ(z) − y)``."""
-    input, target = _check_pair(input, target)
-    reduction = check_reduction(reduction)
-    grad_output = _check_grad_output(grad_output, input, input.shape, reduction)
-    # σ(z) = 1 / (1 + e^{−z}); an overflowing e^{−z} = +inf gives exactly 0.
-    grad_input = np.negative(input, out=np.empty_like(input))
-    with np.errstate(over="ignore"):
-        np.exp(grad_input, out=grad_input)
-    grad_input += 1.0
-    np.reciprocal(grad_input, out=grad_input)
+    grad_output, input, target, reduction = _check_backward(grad_output, input, target, reduction)
+    grad_input = sigmoid_array(input)
     grad_input -= target
     grad_input *= _upstream(grad_output, input.size, reduction)
     return grad_input
@@ -479,17 +427,15 @@ def cross_entropy_vectorized(
     """``reduce(−Σ_c y_c log_softmax(x)_c)``; for indices, ``logsumexp(x_n) − x_n[t_n]``."""
     input, target, is_indices = _check_cross_entropy(input, target)
     reduction = check_reduction(reduction)
-    m, e, total = _exp_shifted(input)
-    log_total = np.log(total, out=total)  # log Σ_c e^{x_c − m}, (N, 1)
     if is_indices:
         # ℓ_n = log Σ_c e^{x_c − m} − (x_t − m): the shift cancels before the rounding-prone sum
-        loss = log_total[:, 0] - (input[np.arange(input.shape[0]), target] - m[:, 0])
+        m, _, total = exp_shifted(input, 1)
+        log_total = np.log(total[:, 0])
+        loss = log_total - (input[np.arange(input.shape[0]), target] - m[:, 0])
     else:
-        # −Σ_c y_c ((x_c − m) − log Σ), the log_softmax formed in e's memory
-        np.subtract(input, m, out=e)
-        e -= log_total
-        e *= target
-        loss = -e.sum(axis=1)
+        log_probs = log_softmax_array(input, 1)  # −Σ_c y_c log_softmax(x)_c
+        log_probs *= target
+        loss = -log_probs.sum(axis=1)
     return _reduce(loss, reduction)
 
 
@@ -500,10 +446,11 @@ def cross_entropy_backward_vectorized(
     input, target, is_indices = _check_cross_entropy(input, target)
     reduction = check_reduction(reduction)
     batch = input.shape[0]
-    grad_output = _check_grad_output(grad_output, input, (batch,), reduction)
+    shape = (batch,) if reduction == "none" else ()
+    grad_output = check_grad_output(grad_output, shape, input, "input")
     upstream = _upstream(grad_output, batch, reduction)
     per_row = upstream[:, None] if reduction == "none" else upstream
-    _, probs, total = _exp_shifted(input)
+    _, probs, total = exp_shifted(input, 1)
     if is_indices:
         # g (ŷ − y): ŷ = e / S scaled by g in one pass, then g subtracted at the class.
         probs *= np.divide(per_row, total, out=total)

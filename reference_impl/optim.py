@@ -1,8 +1,8 @@
 r"""Stochastic gradient descent, step for step as ``torch.optim.SGD``.
 
 With parameter ``w``, gradient ``g`` (already the mean over the batch when the
-loss uses ``reduction="mean"``, seeds 000 and 002), learning rate ``α``,
-momentum ``μ``, dampening ``τ`` and weight decay ``λ``::
+loss uses ``reduction="mean"``, as in Benaicha (2023) and Saraswat), learning
+rate ``α``, momentum ``μ``, dampening ``τ`` and weight decay ``λ``::
 
     d = g + λ w
     if μ ≠ 0:
@@ -11,16 +11,27 @@ momentum ``μ``, dampening ``τ`` and weight decay ``λ``::
         d = d + μ b   if nesterov     else   d = b
     w ← w − α d
 
-Plain SGD (μ = λ = 0) is the seeds' ``w ← w − α · mean gradient``.
+Plain SGD (μ = λ = 0) is their update ``w ← w − α · mean gradient``.
+
+References:
+
+* Mohamed Benaicha, "Forward Pass and Backpropagation in Deep Learning: DNNs and
+  CNNs" (5 Dec 2023).
+* Ayush Saraswat, "Backward Pass of CNN".
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from reference_impl._validation import FloatArray, check_shape, float_array, same_dtype, scalar
-
-__all__ = ["sgd_step_loop", "sgd_step_vectorized"]
+from reference_impl._validation import (
+    FloatArray,
+    check_bool,
+    check_shape,
+    float_array,
+    same_dtype,
+    scalar,
+)
 
 
 def _check_sgd(
@@ -44,9 +55,7 @@ def _check_sgd(
     momentum_value = scalar("momentum", momentum, minimum=0.0)
     dampening_value = scalar("dampening", dampening)
     decay_value = scalar("weight_decay", weight_decay, minimum=0.0)
-    if not isinstance(nesterov, bool):
-        raise TypeError(f"nesterov must be a bool, got {type(nesterov).__name__}")
-    if nesterov and (momentum_value <= 0 or dampening_value != 0):
+    if check_bool("nesterov", nesterov) and (momentum_value <= 0 or dampening_value != 0):
         raise ValueError("nesterov momentum requires momentum > 0 and dampening == 0")
     return param, grad, lr_value, momentum_value, dampening_value, decay_value, buffer
 

@@ -129,7 +129,9 @@ def max_pool2d_zero_padding(
     padding (0, 1), dilation (1, 2): the window reads the left padding and
     x[0, 1]; torch returns −2, this version 0.
     """
-    out = vectorized.max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode)
+    out: np.ndarray[Any, Any] = vectorized.max_pool2d(
+        x, kernel_size, stride, padding, dilation, ceil_mode
+    )
     for index, taps in _windows(x, kernel_size, stride, padding, dilation, ceil_mode, 0.0):
         out[index] = max(value for _, _, value in taps)
     return out

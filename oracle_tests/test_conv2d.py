@@ -27,8 +27,8 @@ from reference_impl.testing import evaluate, report
 from reference_impl.testing.comparison import assert_close
 from reference_impl.testing.errata.conv import closed_form_backward
 from reference_impl.testing.specs import spec_named
-from reference_impl.testing.specs.conv import padding_sides
 from reference_impl.testing.strategies import arrays, grad_seeds, upstream_gradient
+from reference_impl.window import output_size, padding_sides
 
 NAMESPACES = {"loops": loops, "vectorized": vectorized}
 SPEC = spec_named("conv2d")
@@ -61,10 +61,6 @@ def _layer(draw: st.DrawFn, size: tuple[int, int]) -> dict[str, Any]:
     return {"kernel": kernel, "stride": stride, "padding": padding}
 
 
-def _out(size: int, kernel: int, stride: int, before: int, after: int) -> int:
-    return (size + before + after - kernel) // stride + 1
-
-
 @given(data=st.data())
 def test_conv2d_stacked(data: st.DataObject) -> None:
     """conv → ReLU → conv: the second layer's ``grad_input`` drives the first layer's gradients.
@@ -80,7 +76,7 @@ def test_conv2d_stacked(data: st.DataObject) -> None:
     first = data.draw(_layer(size), label="layer 1")
     top, bottom, left, right = padding_sides(first["padding"], first["kernel"], (1, 1))
     (kh, kw), (sh, sw) = first["kernel"], first["stride"]
-    hidden = (_out(size[0], kh, sh, top, bottom), _out(size[1], kw, sw, left, right))
+    hidden = (output_size(size[0], kh, sh, top, bottom), output_size(size[1], kw, sw, left, right))
     second = data.draw(_layer(hidden), label="layer 2")
 
     x = data.draw(arrays(dtype, (n, channels[0], *size)), label="x")

@@ -18,7 +18,7 @@ from reference_impl import vectorized
 from reference_impl._validation import int_pair
 from reference_impl.conv import dilate2d
 from reference_impl.testing.errata.catalog import Erratum
-from reference_impl.testing.specs.conv import padding_sides
+from reference_impl.window import padding_sides
 
 Dilate = Callable[[Any, tuple[int, int]], Any]
 

@@ -17,33 +17,13 @@ from hypothesis import strategies as st
 from reference_impl.testing import oracles
 from reference_impl.testing.registry import Case, ErrorInput, FormulaSpec, Steer
 from reference_impl.testing.strategies import arrays, grad_seeds
+from reference_impl.window import padding_sides
 
 PADDING_FORMS = ("int", "pair", "four-sided", "valid", "same")
 #: every way of asking for no padding, with its form
 _NO_PADDING = (("valid", "valid"), ("int", 0), ("pair", (0, 0)), ("four-sided", (0, 0, 0, 0)))
 #: the hand-derived geometry of the worked examples (see docs/derivations.md)
 WORKED_EXAMPLE = "3x3 input, 2x2 kernel"
-
-
-def _same_padding(kernel: int, dilation: int) -> tuple[int, int]:
-    """torch's ``"same"``: total ``d·(k − 1)``, the odd extra after the input."""
-    total = dilation * (kernel - 1)
-    return total // 2, total - total // 2
-
-
-def padding_sides(
-    padding: Any, kernel: tuple[int, int], dilation: tuple[int, int]
-) -> tuple[int, int, int, int]:
-    """Any accepted ``padding`` as ``(top, bottom, left, right)``."""
-    if padding == "same":
-        return (*_same_padding(kernel[0], dilation[0]), *_same_padding(kernel[1], dilation[1]))
-    if padding == "valid":
-        return (0, 0, 0, 0)
-    if isinstance(padding, int):
-        return (padding,) * 4
-    if len(padding) == 2:
-        return (padding[0], padding[0], padding[1], padding[1])
-    return tuple(padding)
 
 
 def _pair(draw: st.DrawFn, steer: Steer, name: str, corner: str, high: int) -> tuple[int, int]:
@@ -186,9 +166,7 @@ def _conv2d_length(args: Mapping[str, Any]) -> int:
     x, weight = args["x"], args["weight"]
     c_out, c_in_group, kh, kw = weight.shape
     n, _, h, w = x.shape
-    dilation = args["dilation"]
-    dilation = (dilation, dilation) if isinstance(dilation, int) else dilation
-    top, bottom, left, right = padding_sides(args["padding"], (kh, kw), dilation)
+    top, bottom, left, right = padding_sides(args["padding"], (kh, kw), args["dilation"])
     positions = n * (h + top + bottom) * (w + left + right)
     return int(max(c_in_group * kh * kw, positions, c_out // args["groups"] * kh * kw))
 

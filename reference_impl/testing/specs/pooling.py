@@ -21,6 +21,7 @@ from hypothesis.extra import numpy as hnp
 
 from reference_impl.testing.registry import Case, ErrorInput, FormulaSpec, Steer
 from reference_impl.testing.strategies import GRID, grad_seeds
+from reference_impl.window import output_size
 
 #: few distinct small integers: most windows hold tied maxima
 TIES = st.sampled_from([-2.0, -1.0, 0.0, 1.0])
@@ -64,14 +65,8 @@ def _pair(
 
 def _out_size(size: int, k: int, s: int, p: int, d: int, ceil: bool) -> tuple[int, bool]:
     """Output length, and whether ceil_mode added a window that floor mode would not have."""
-    numerator = size + 2 * p - d * (k - 1) - 1
-    out = numerator // s + 1
-    if ceil:
-        ceiled = -(-numerator // s) + 1
-        if (ceiled - 1) * s >= size + p:
-            ceiled -= 1
-        return ceiled, ceiled > out
-    return out, False
+    out = output_size(size, k, s, p, p, d, ceil)
+    return out, out > output_size(size, k, s, p, p, d, False)
 
 
 def _axis_stride(draw: st.DrawFn, steer: Steer, extent: int, k: int) -> int:

@@ -21,7 +21,7 @@ from hypothesis.extra import numpy as hnp
 
 from reference_impl.testing.registry import Case, ErrorInput, FormulaSpec, Steer
 from reference_impl.testing.strategies import GRID, grad_seeds
-from reference_impl.window import output_size
+from reference_impl.window import output_size, pad, window, windows
 
 #: few distinct small integers: most windows hold tied maxima
 TIES = st.sampled_from([-2.0, -1.0, 0.0, 1.0])
@@ -147,24 +147,13 @@ def _input(
     return draw(hnp.arrays(dtype, shape, elements=values, unique=unique), label="x")
 
 
-def windows(x: np.ndarray[Any, Any], g: dict[str, Any]) -> list[list[float]]:
-    """The values inside each pooling window (padding left out), window by window."""
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = g["kernel"], g["stride"], g["padding"], g["dilation"]
-    h, w = x.shape[-2:]
-    out_h = _out_size(h, kh, sh, ph, dh, g["ceil"])[0]
-    out_w = _out_size(w, kw, sw, pw, dw, g["ceil"])[0]
-    planes = x.reshape(-1, h, w)
-    found = []
-    for plane in planes:
-        for i in range(out_h):
-            for j in range(out_w):
-                taps = [
-                    (i * sh - ph + a * dh, j * sw - pw + b * dw)
-                    for a in range(kh)
-                    for b in range(kw)
-                ]
-                found.append([float(plane[r, c]) for r, c in taps if 0 <= r < h and 0 <= c < w])
-    return found
+def has_ties(x: np.ndarray[Any, Any], g: dict[str, Any]) -> bool:
+    """Whether some window holds its maximum at two taps (the padding never counts)."""
+    (ph, pw), size = g["padding"], x.shape[-2:]
+    win = window(size, g["kernel"], g["stride"], g["dilation"], (ph, ph, pw, pw), g["ceil"])
+    taps = windows(pad(x, win, fill=-np.inf), win)
+    peaks = taps.max(axis=(-2, -1), keepdims=True)
+    return bool(np.any((taps == peaks).sum(axis=(-2, -1)) > 1))
 
 
 def _common_corners(x: Any, g: dict[str, Any]) -> set[str]:
@@ -222,7 +211,7 @@ def max_pool2d_cases(draw: st.DrawFn, dtype: np.dtype[Any], steer: Steer) -> Cas
     values = {"ties": TIES, "negative": NEGATIVE, "grid": GRID, "distinct": DISTINCT}[mode]
     x = _input(draw, steer, dtype, g, values)
     corners = _common_corners(x, g)
-    if any(window.count(max(window)) > 1 for window in windows(x, g)):
+    if has_ties(x, g):
         corners.add("ties")
     if np.all(x < 0) and any(g["padding"]):
         corners.add("all-negative window at the padding")

@@ -324,15 +324,14 @@ def pool_layer(draw: st.DrawFn, size: tuple[int, int], kind: str) -> networks.La
 
 def pool_corners(layer: networks.Layer) -> set[str]:
     assert isinstance(layer, (networks.MaxPool2d, networks.AvgPool2d))
-    corners = {"max pool" if isinstance(layer, networks.MaxPool2d) else "avg pool"}
     kernel, stride, padding = (layer.hyper[k] for k in ("kernel_size", "stride", "padding"))
-    if any(s < k for s, k in zip(stride or kernel, kernel, strict=True)):
-        corners.add("overlapping windows")
-    if any(p > 0 for p in padding):
-        corners.add("padding")
-    if layer.hyper["ceil_mode"]:
-        corners.add("ceil_mode")
-    return corners
+    flags = {
+        "overlapping windows": any(s < k for s, k in zip(stride or kernel, kernel, strict=True)),
+        "padding": any(p > 0 for p in padding),
+        "ceil_mode": layer.hyper["ceil_mode"],
+    }
+    kind = "max pool" if isinstance(layer, networks.MaxPool2d) else "avg pool"
+    return {kind} | {name for name, hit in flags.items() if hit}
 
 
 @st.composite
@@ -403,17 +402,14 @@ def conv_layer(
     layer = networks.Conv2d(
         in_channels, out_channels, kernel, stride, padding, dilation, groups, bias, dtype=dtype
     )
-    corners = {"bias" if bias else "no bias"}
-    if max(stride) > 1:
-        corners.add("stride > 1")
-    if max(dilation) > 1:
-        corners.add("dilation > 1")
-    if max(padding) > 0:
-        corners.add("padding")
-    if groups > 1:
-        corners.add("groups")
-    if kernel[0] != kernel[1]:
-        corners.add("non-square kernel")
+    flags = {
+        "stride > 1": max(stride) > 1,
+        "dilation > 1": max(dilation) > 1,
+        "padding": max(padding) > 0,
+        "groups": groups > 1,
+        "non-square kernel": kernel[0] != kernel[1],
+    }
+    corners = {"bias" if bias else "no bias"} | {name for name, hit in flags.items() if hit}
     return layer, (size_list[0], size_list[1]), corners
 
 

@@ -1,14 +1,10 @@
 """Layers and :class:`Sequential`, the network that chains them.
 
-A layer calls the formulas of the namespace it is given, ``loops`` or
-``vectorized``. Nearly every layer is one formula pair, ``<formula>`` and
-``<formula>_backward``, with some parameters and fixed hyper-parameters:
-:class:`Functional` is that layer, written once, and the ``torch.nn``-named
-classes below only choose its formula, parameters and hyper-parameters.
-
-Each class is named as the ``torch.nn`` module that computes the same thing,
-and its ``arguments`` are that module's constructor arguments: ``repr``
-shows them, and the tests build the torch twin from them.
+Nearly every layer is one formula pair, ``<formula>`` and ``<formula>_backward``,
+with parameters and fixed hyper-parameters: :class:`Functional`. The classes
+named as ``torch.nn`` modules only choose its formula, parameters and
+hyper-parameters, and record their namesake's constructor ``arguments``
+(``repr`` shows them; the tests build the torch twin from them).
 """
 
 from __future__ import annotations
@@ -38,10 +34,7 @@ def resolve_namespace(namespace: Namespace) -> ModuleType:
         return _NAMESPACES[namespace]
     if namespace is loops or namespace is vectorized:
         return namespace
-    raise TypeError(
-        "namespace must be reference_impl.loops, reference_impl.vectorized or their name, "
-        f"got {namespace!r}"
-    )
+    raise TypeError(f"namespace must be the loops or vectorized module or its name: {namespace!r}")
 
 
 class Layer(ABC):

@@ -332,11 +332,8 @@ ONE = networks.Sequential(networks.Linear(2, 1))  # never run: for the rejection
         (lambda: networks.MSELoss(reduction="none"), ValueError, "reduction"),
         (lambda: networks.Functional(len), TypeError, "formula"),  # type: ignore[arg-type]
         (lambda: networks.Functional("softplus"), ValueError, "formula"),
-        (
-            lambda: networks.Functional("linear", params={"forward": np.ones(1)}),
-            ValueError,
-            "forward",
-        ),
+        (lambda: networks.Functional("relu", params={"forward": None}), ValueError, "forward"),
+        (lambda: networks.Functional("relu", params={"saved_input": None}), ValueError, "saved"),
         (lambda: networks.Linear(2.0, 1), TypeError, "in_features"),  # type: ignore[arg-type]
         (lambda: networks.Conv2d(1, 0, 3), ValueError, "out_channels"),
         (lambda: networks.Conv2d(3, 2, 1, groups=2), ValueError, "groups"),

@@ -133,14 +133,13 @@ class Functional(Layer):
         if not all(hasattr(ns, name) for ns in _NAMESPACES.values() for name in names):
             raise ValueError(f"formula must name a formula pair of both namespaces: {formula!r}")
         self.formula, self.hyper = formula, dict(hyper)
-        self.param_names = tuple(params or {})
-        self.buffer_names = tuple(buffers or {})
-        for name, value in {**(params or {}), **(buffers or {})}.items():
-            if not name.isidentifier() or hasattr(self, name) or name in self.hyper:
+        self.param_names, self.buffer_names = tuple(params or {}), tuple(buffers or {})
+        self._saved: tuple[FloatArray, list[Any], dict[str, Any]] | None = None
+        for name, value in [*(params or {}).items(), *(buffers or {}).items()]:
+            if not name.isidentifier() or name in dir(self) or name in self.hyper:
                 raise ValueError(f"{name!r} cannot name a parameter or buffer of {formula}")
             setattr(self, name, None if value is None else float_array(name, value))
         self.arguments = ((formula,) if type(self) is Functional else (), dict(hyper))
-        self._saved: tuple[FloatArray, list[Any], dict[str, Any]] | None = None
 
     def parameters(self) -> dict[str, FloatArray]:
         values = {name: getattr(self, name) for name in self.param_names}

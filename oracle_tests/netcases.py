@@ -3,8 +3,8 @@
 A :class:`NetCase` is a :class:`reference_impl.networks.Sequential` with
 weights set from the dyadic grid, a loss, an input and a target. The checks
 compare its loss, input gradient and every parameter gradient with autograd on
-the torch twin (``network_oracles.torch_gradients``) through the suite's one
-comparison helper.
+the torch twin (``network_oracles.torch_gradients``) through
+:func:`assert_network_close`, which fills in the suite's one comparison helper.
 
 Tolerance of a network
     Each layer is one of the formulas of the registry, so its rounding is
@@ -65,6 +65,10 @@ class NetCase:
     target: np.ndarray[Any, Any]
     corners: set[str] = field(default_factory=set)
 
+    def __post_init__(self) -> None:
+        self.corners |= {"batch of one"} if self.x.shape[0] == 1 else set()
+        self.corners |= {"float32"} if self.dtype == np.float32 else set()
+
     @property
     def dtype(self) -> np.dtype[Any]:
         dtype: np.dtype[Any] = self.x.dtype
@@ -93,6 +97,25 @@ def set_weights(
     model.load_state_dict(state)
 
 
+HEADS = ["mse", "bce", "bce_logits", "ce_index", "ce_prob"]
+
+
+def draw_head(
+    draw: st.DrawFn, head: str, dtype: np.dtype[Any], batch: int, out: int
+) -> tuple[networks.Loss, np.ndarray[Any, Any]]:
+    """The loss of ``head`` (one of ``HEADS``) and a target for outputs of shape (batch, out)."""
+    if head == "ce_index":
+        classes = st.integers(0, out - 1)
+        target = draw(strategies.arrays(np.dtype(np.int64), (batch,), classes), label="target")
+        return networks.CrossEntropyLoss(), target
+    values = SMALL if head == "mse" else BCE_TARGETS
+    target = draw(strategies.arrays(dtype, (batch, out), values), label="target")
+    if head == "mse":
+        return networks.MSELoss(draw(st.sampled_from(["mean", "sum"]), label="reduction")), target
+    kinds = {"bce": networks.BCELoss, "bce_logits": networks.BCEWithLogitsLoss}
+    return kinds.get(head, networks.CrossEntropyLoss)(), target
+
+
 def layer_length(
     layer: networks.Layer, input_shape: tuple[int, ...], output_shape: tuple[int, ...]
 ) -> int:
@@ -103,11 +126,10 @@ def layer_length(
     if isinstance(layer, networks.Conv2d):
         taps = layer.kernel_size[0] * layer.kernel_size[1]
         positions = batch * output_shape[2] * output_shape[3]
-        return (layer.in_channels // layer.groups + layer.out_channels) * taps + positions
+        groups = int(layer.hyper["groups"])
+        return (layer.in_channels // groups + layer.out_channels) * taps + positions
     if isinstance(layer, (networks.MaxPool2d, networks.AvgPool2d)):
-        kernel = layer.kernel_size
-        kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
-        return kh * kw
+        return int(np.prod(np.broadcast_to(layer.hyper["kernel_size"], 2)))
     return 1
 
 
@@ -127,44 +149,77 @@ def network_length(case: NetCase) -> int:
     return int(length)
 
 
+def drift_length(case: NetCase, steps: int) -> int:
+    """The reduction length bounding the drift from torch after ``steps`` SGD steps.
+
+    One step computes the gradients, with relative rounding at most
+    ``bound(dtype, K_net)`` (``K_net = network_length(case)``), then
+    ``sgd_step`` adds a few roundings per element (4, as in test_optim.py).
+    The parameters after step ``s`` carry the errors of all ``s`` steps; with
+    lr ≤ 1/8 and weights and data at most 1, the step map ``w ↦ w − lr ∇L(w)``
+    is non-expanding to first order (lr times the curvature stays below 1),
+    and a momentum buffer is a sum of at most ``s`` earlier gradients, so the
+    errors accumulate at most linearly: drift ≤ ``bound(dtype, s · (K_net + 4))``.
+    """
+    return steps * (network_length(case) + 4)
+
+
+def assert_network_close(
+    case: NetCase,
+    label: str,
+    quantity: str,
+    actual: Any,
+    expected: Any,
+    names: tuple[str, str],
+    length: int,
+    context: str = "",
+) -> None:
+    """``comparison.assert_close`` of ``names[0]`` against ``names[1]`` for ``case``.
+
+    Arrays (but the loss) must keep the case's dtype.
+    """
+    if isinstance(actual, np.ndarray) and actual.ndim:
+        assert actual.dtype == case.dtype, f"{label}: {quantity} has dtype {actual.dtype}"
+    assert_close(
+        actual,
+        expected,
+        quantity=quantity,
+        actual_name=names[0],
+        expected_name=names[1],
+        formula=label,
+        dtype=case.dtype,
+        reduction_length=length,
+        context=f"\n  network: {case.describe()}{context}",
+    )
+
+
+def record(label: str, prop: str, case: NetCase, claimed: frozenset[str], *extra: str) -> None:
+    """Count one example of ``label`` with the corners it reached."""
+    report.record_example(label, prop, frozenset(case.corners | set(extra)), claimed)
+
+
 def check_against_torch(
     case: NetCase, label: str, namespace: str = "vectorized", claimed: frozenset[str] = frozenset()
 ) -> None:
-    """Loss, ``∂L/∂x`` and every parameter gradient of ``namespace`` agree with autograd."""
-    dtype = case.dtype
+    """Loss, ``∂L/∂x`` and every parameter gradient of ``namespace`` agree with autograd.
+
+    A parameter gradient present on one side only is a ``None`` meeting an array.
+    """
     length = network_length(case)
-    context = f"\n  network: {case.describe()}"
     value, grad_x, grads = networks.loss_and_gradients(
         case.model, case.loss, case.x, case.target, namespace
     )
-    expected_value, expected_grad_x, expected_grads = torch_gradients(
-        case.model, case.loss, case.x, case.target
-    )
-    assert sorted(grads) == sorted(expected_grads), (
-        f"{label}: parameter gradients {sorted(grads)} but torch has {sorted(expected_grads)}"
-    )
-    compared = [
-        ("loss", np.asarray(value), np.asarray(expected_value)),
-        ("grad_x", grad_x, expected_grad_x),
-    ] + [(f"grad {key}", grads[key], expected_grads[key]) for key in expected_grads]
-    for quantity, actual, expected in compared:
-        if quantity != "loss":
-            assert actual.dtype == dtype, f"{label}: {quantity} has dtype {actual.dtype}"
-        assert_close(
-            actual,
-            expected,
-            quantity=quantity,
-            actual_name=namespace,
-            expected_name="torch.autograd",
-            formula=label,
-            dtype=dtype,
-            reduction_length=length,
-            context=context,
-        )
-    corners = set(case.corners)
-    if dtype == np.float32:
-        corners.add("float32")
-    report.record_example(label, f"{namespace} = torch", frozenset(corners), claimed)
+    expected = torch_gradients(case.model, case.loss, case.x, case.target)
+    compared: list[tuple[str, Any, Any]] = [
+        ("loss", np.asarray(value), np.asarray(expected[0])),
+        ("grad_x", grad_x, expected[1]),
+    ]
+    for key in sorted(grads.keys() | expected[2].keys()):
+        compared.append((f"grad {key}", grads.get(key), expected[2].get(key)))
+    for quantity, actual, wanted in compared:
+        names = (namespace, "torch.autograd")
+        assert_network_close(case, label, quantity, actual, wanted, names, length)
+    record(label, f"{namespace} = torch", case, claimed)
 
 
 # ------------------------------------------------------------------------ strategies
@@ -179,7 +234,10 @@ def mlp_cases(
     max_hidden: int = 4,
     max_out: int = 2,
 ) -> NetCase:
-    """Seed 003's perceptron: Linear → ReLU → Linear → Sigmoid, with BCELoss."""
+    """The two-layer perceptron of chanchishing's wiki page "04 Forward and Back Propagation".
+
+    Linear → ReLU → Linear → Sigmoid, with BCELoss.
+    """
     batch = draw(st.integers(1, max_batch), label="batch")
     n_in = draw(st.integers(1, max_in), label="in_features")
     hidden = draw(st.integers(1, max_hidden), label="hidden")
@@ -192,11 +250,9 @@ def mlp_cases(
     )
     set_weights(draw, model, dtype, {2: TINY})
     x = draw(strategies.arrays(dtype, (batch, n_in), SMALL), label="x")
-    target = draw(strategies.arrays(dtype, (batch, n_out), BCE_TARGETS), label="target")
-    case = NetCase(model, networks.BCELoss(), x, target)
+    loss, target = draw_head(draw, "bce", dtype, batch, n_out)
+    case = NetCase(model, loss, x, target)
     z1 = x @ model[0].parameters()["weight"].T + model[0].parameters()["bias"]
-    if batch == 1:
-        case.corners.add("batch of one")
     if np.any(z1 < 0):
         case.corners.add("dead ReLU unit")
     if np.any(z1 == 0):
@@ -216,7 +272,7 @@ def dense_cases(draw: st.DrawFn, dtype: np.dtype[Any], max_batch: int = 4) -> Ne
     """1 to 3 linear layers, activations between, an optional Flatten first, any loss head."""
     batch = draw(st.integers(1, max_batch), label="batch")
     widths = draw(st.lists(st.integers(1, 4), min_size=2, max_size=4), label="widths")
-    head = draw(st.sampled_from(["mse", "bce", "bce_logits", "ce_index", "ce_prob"]), label="head")
+    head = draw(st.sampled_from(HEADS), label="head")
     flatten = draw(st.booleans(), label="flatten input")
     layers: list[networks.Layer] = []
     corners = {f"{len(widths) - 1} linear layers", f"head {head}"}
@@ -231,19 +287,10 @@ def dense_cases(draw: st.DrawFn, dtype: np.dtype[Any], max_batch: int = 4) -> Ne
             name = draw(st.sampled_from(sorted(ACTIVATIONS)), label=f"activation {i}")
             layers.append(ACTIVATIONS[name]())
             corners.add(name)
-    out = widths[-1]
-    loss: networks.Loss
     elements: dict[int, st.SearchStrategy[float]] = {}
     if head == "bce":
         layers.append(networks.Sigmoid())
         elements[len(layers) - 2] = TINY
-        loss = networks.BCELoss()
-    elif head == "bce_logits":
-        loss = networks.BCEWithLogitsLoss()
-    elif head == "mse":
-        loss = networks.MSELoss(reduction=draw(st.sampled_from(["mean", "sum"])))
-    else:
-        loss = networks.CrossEntropyLoss()
     model = networks.Sequential(*layers)
     set_weights(draw, model, dtype, elements)
     if head == "bce":
@@ -256,17 +303,7 @@ def dense_cases(draw: st.DrawFn, dtype: np.dtype[Any], max_batch: int = 4) -> Ne
         first = widths[0]
         shape = (batch, first, 1) if first % 2 else (batch, 2, first // 2)
     x = draw(strategies.arrays(dtype, shape, SMALL), label="x")
-    target: np.ndarray[Any, Any]
-    if head in ("bce", "bce_logits"):
-        target = draw(strategies.arrays(dtype, (batch, out), BCE_TARGETS), label="target")
-    elif head == "mse":
-        target = draw(strategies.arrays(dtype, (batch, out), SMALL), label="target")
-    elif head == "ce_index":
-        target = draw(strategies.arrays(np.dtype(np.int64), (batch,), st.integers(0, out - 1)))
-    else:
-        target = draw(strategies.arrays(dtype, (batch, out), BCE_TARGETS), label="target")
-    if batch == 1:
-        corners.add("batch of one")
+    loss, target = draw_head(draw, head, dtype, batch, widths[-1])
     return NetCase(model, loss, x, target, corners)
 
 
@@ -286,17 +323,15 @@ def pool_layer(draw: st.DrawFn, size: tuple[int, int], kind: str) -> networks.La
 
 
 def pool_corners(layer: networks.Layer) -> set[str]:
-    corners = {"max pool" if isinstance(layer, networks.MaxPool2d) else "avg pool"}
     assert isinstance(layer, (networks.MaxPool2d, networks.AvgPool2d))
-    kernel = layer.kernel_size
-    stride = kernel if layer.stride is None else layer.stride
-    if any(s < k for s, k in zip(stride, kernel, strict=True)):  # type: ignore[arg-type]
-        corners.add("overlapping windows")
-    if any(p > 0 for p in layer.padding):  # type: ignore[union-attr]
-        corners.add("padding")
-    if layer.ceil_mode:
-        corners.add("ceil_mode")
-    return corners
+    kernel, stride, padding = (layer.hyper[k] for k in ("kernel_size", "stride", "padding"))
+    flags = {
+        "overlapping windows": any(s < k for s, k in zip(stride or kernel, kernel, strict=True)),
+        "padding": any(p > 0 for p in padding),
+        "ceil_mode": layer.hyper["ceil_mode"],
+    }
+    kind = "max pool" if isinstance(layer, networks.MaxPool2d) else "avg pool"
+    return {kind} | {name for name, hit in flags.items() if hit}
 
 
 @st.composite
@@ -320,33 +355,15 @@ def pool_cases(draw: st.DrawFn, dtype: np.dtype[Any], max_batch: int = 3) -> Net
     pool = draw(pool_layer(size, kind), label="pool")
     layers.append(pool)
     x = draw(strategies.arrays(dtype, (batch, channels, *size), SMALL), label="x")
-    pooled = pool.forward(x, vectorized)
+    pooled = math.prod(pool.output_shape(x.shape)[1:])
     out = draw(st.integers(1, 3), label="out_features")
-    layers += [networks.Flatten(), networks.Linear(pooled[0].size, out, dtype=dtype)]
+    layers += [networks.Flatten(), networks.Linear(pooled, out, dtype=dtype)]
     head = draw(st.sampled_from(["mse", "bce_logits", "ce_index"]), label="head")
     model = networks.Sequential(*layers)
     set_weights(draw, model, dtype)
-    loss: networks.Loss
-    target: np.ndarray[Any, Any]
-    if head == "mse":
-        loss = networks.MSELoss()
-        target = draw(strategies.arrays(dtype, (batch, out), SMALL), label="target")
-    elif head == "bce_logits":
-        loss = networks.BCEWithLogitsLoss()
-        target = draw(strategies.arrays(dtype, (batch, out), BCE_TARGETS), label="target")
-    else:
-        loss = networks.CrossEntropyLoss()
-        target = draw(strategies.arrays(np.dtype(np.int64), (batch,), st.integers(0, out - 1)))
-    corners = pool_corners(pool) | {f"head {head}"}
-    if activation != "none":
-        corners.add(activation)
-    if batch == 1:
-        corners.add("batch of one")
+    loss, target = draw_head(draw, head, dtype, batch, out)
+    corners = pool_corners(pool) | {f"head {head}"} | ({activation} - {"none"})
     return NetCase(model, loss, x, target, corners)
-
-
-def conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
 @st.composite
@@ -385,36 +402,22 @@ def conv_layer(
     layer = networks.Conv2d(
         in_channels, out_channels, kernel, stride, padding, dilation, groups, bias, dtype=dtype
     )
-    corners = {"bias" if bias else "no bias"}
-    if max(stride) > 1:
-        corners.add("stride > 1")
-    if max(dilation) > 1:
-        corners.add("dilation > 1")
-    if max(padding) > 0:
-        corners.add("padding")
-    if groups > 1:
-        corners.add("groups")
-    if kernel[0] != kernel[1]:
-        corners.add("non-square kernel")
+    flags = {
+        "stride > 1": max(stride) > 1,
+        "dilation > 1": max(dilation) > 1,
+        "padding": max(padding) > 0,
+        "groups": groups > 1,
+        "non-square kernel": kernel[0] != kernel[1],
+    }
+    corners = {"bias" if bias else "no bias"} | {name for name, hit in flags.items() if hit}
     return layer, (size_list[0], size_list[1]), corners
-
-
-def conv_out_size(layer: networks.Conv2d, size: tuple[int, int]) -> tuple[int, int]:
-    stride, padding, dilation = layer.stride, layer.padding, layer.dilation
-    assert isinstance(stride, tuple) and isinstance(padding, tuple)
-    assert isinstance(dilation, tuple)
-    h, w = (
-        conv_out(size[axis], layer.kernel_size[axis], stride[axis], padding[axis], dilation[axis])
-        for axis in range(2)
-    )
-    return h, w
 
 
 @st.composite
 def cnn_cases(
     draw: st.DrawFn, dtype: np.dtype[Any], max_batch: int = 2, max_extra: int = 3
 ) -> NetCase:
-    """Seed 002's network: Conv2d → ReLU → MaxPool2d → Flatten → Linear, softmax cross-entropy.
+    """Saraswat's CNN: Conv2d → ReLU → MaxPool2d → Flatten → Linear, softmax cross-entropy.
 
     ReLU of a convolution of grid values is exact, so the max pool sees the same
     numbers in torch and in the reference (see ``pool_cases``).
@@ -423,33 +426,24 @@ def cnn_cases(
     channels = draw(st.integers(1, 2), label="in_channels")
     conv, size, corners = draw(conv_layer(dtype, channels, max_extra=max_extra), label="conv")
     x = draw(strategies.arrays(dtype, (batch, channels, *size), SMALL), label="x")
-    activated = networks.ReLU().forward(conv.forward(x, vectorized), vectorized)
-    pool = draw(pool_layer(activated.shape[2:], "max"), label="pool")
-    pooled = pool.forward(activated, vectorized)
+    activated = conv.output_shape(x.shape)
+    pool = draw(pool_layer((activated[2], activated[3]), "max"), label="pool")
+    pooled = math.prod(pool.output_shape(activated)[1:])
     classes = draw(st.integers(2, 3), label="classes")
-    layers = [
-        conv,
-        networks.ReLU(),
-        pool,
-        networks.Flatten(),
-        networks.Linear(pooled[0].size, classes, dtype=dtype),
-    ]
-    model = networks.Sequential(*layers)
+    linear = networks.Linear(pooled, classes, dtype=dtype)
+    model = networks.Sequential(conv, networks.ReLU(), pool, networks.Flatten(), linear)
     set_weights(draw, model, dtype)
-    target = draw(
-        strategies.arrays(np.dtype(np.int64), (batch,), st.integers(0, classes - 1)), label="target"
-    )
-    corners |= pool_corners(pool)
-    if batch == 1:
-        corners.add("batch of one")
-    return NetCase(model, networks.CrossEntropyLoss(), x, target, corners)
+    loss, target = draw_head(draw, "ce_index", dtype, batch, classes)
+    return NetCase(model, loss, x, target, corners | pool_corners(pool))
 
 
 @st.composite
 def stacked_conv_cases(
     draw: st.DrawFn, dtype: np.dtype[Any], max_batch: int = 2, max_extra: int = 2
 ) -> NetCase:
-    """Seeds 000 and 004: Conv2d → activation → Conv2d (→ activation → Conv2d), MSE to a target.
+    """Stacked convolutions as in Benaicha's and Diba's derivations, MSE to a target.
+
+    Conv2d → activation → Conv2d (→ activation → Conv2d).
 
     ∂L/∂X of each convolution is the upstream gradient of the layer before, so
     its kernel gradient is only right if the input gradient after it is.
@@ -457,8 +451,8 @@ def stacked_conv_cases(
     batch = draw(st.integers(1, max_batch), label="batch")
     channels = draw(st.integers(1, 2), label="in_channels")
     depth = draw(st.integers(2, 3), label="convolutions")
-    convs: list[networks.Conv2d] = []
     corners: set[str] = {f"{depth} convolutions"}
+    layers: list[networks.Layer] = []
     size: tuple[int, int] | None = None
     input_size: tuple[int, int] | None = None
     channels_in = channels
@@ -466,27 +460,20 @@ def stacked_conv_cases(
         conv, layer_size, layer_corners = draw(
             conv_layer(dtype, channels_in, size, max_extra=max_extra), label=f"conv {i}"
         )
-        input_size = layer_size if input_size is None else input_size
-        convs.append(conv)
+        input_size = input_size or layer_size
         corners |= layer_corners
-        size = conv_out_size(conv, layer_size)
-        channels_in = conv.out_channels
-    size = input_size
-    assert size is not None
-    layers: list[networks.Layer] = []
-    activations = []
-    for i, conv in enumerate(convs):
+        _, channels_in, *out = conv.output_shape((1, channels_in, *layer_size))
+        size = (out[0], out[1])
         layers.append(conv)
         if i < depth - 1:
             name = draw(st.sampled_from(sorted(ACTIVATIONS)), label=f"activation {i}")
             layers.append(ACTIVATIONS[name]())
-            activations.append(name)
-    corners |= set(activations)
+            corners.add(name)
+    size = input_size
+    assert size is not None
     model = networks.Sequential(*layers)
     set_weights(draw, model, dtype)
     x = draw(strategies.arrays(dtype, (batch, channels, *size), SMALL), label="x")
     output = model.forward(x, vectorized)
     target = draw(strategies.arrays(dtype, output.shape, SMALL), label="target")
-    if batch == 1:
-        corners.add("batch of one")
     return NetCase(model, networks.MSELoss(), x, target, corners)

@@ -10,49 +10,11 @@ import torch
 from reference_impl import networks
 
 
-def _int_or_pair(value: Any) -> Any:
-    return tuple(value) if isinstance(value, (tuple, list)) else value
-
-
 def torch_layer(layer: networks.Layer) -> torch.nn.Module:
-    """The ``torch.nn`` module computing what ``layer`` computes (parameters not yet set)."""
-    if isinstance(layer, networks.Linear):
-        return torch.nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None)
-    if isinstance(layer, networks.Conv2d):
-        return torch.nn.Conv2d(
-            layer.in_channels,
-            layer.out_channels,
-            layer.kernel_size,
-            stride=_int_or_pair(layer.stride),
-            padding=_int_or_pair(layer.padding),
-            dilation=_int_or_pair(layer.dilation),
-            groups=layer.groups,
-            bias=layer.bias is not None,
-        )
-    if isinstance(layer, networks.MaxPool2d):
-        return torch.nn.MaxPool2d(
-            _int_or_pair(layer.kernel_size),
-            stride=_int_or_pair(layer.stride),
-            padding=_int_or_pair(layer.padding),
-            dilation=_int_or_pair(layer.dilation),
-            ceil_mode=layer.ceil_mode,
-        )
-    if isinstance(layer, networks.AvgPool2d):
-        return torch.nn.AvgPool2d(
-            _int_or_pair(layer.kernel_size),
-            stride=_int_or_pair(layer.stride),
-            padding=_int_or_pair(layer.padding),
-            ceil_mode=layer.ceil_mode,
-            count_include_pad=layer.count_include_pad,
-            divisor_override=layer.divisor_override,
-        )
-    simple: dict[type, type[torch.nn.Module]] = {
-        networks.ReLU: torch.nn.ReLU,
-        networks.Sigmoid: torch.nn.Sigmoid,
-        networks.Tanh: torch.nn.Tanh,
-        networks.Flatten: torch.nn.Flatten,
-    }
-    return simple[type(layer)]()
+    """The ``torch.nn`` module of the layer's class name, built from its ``arguments``."""
+    args, kwargs = layer.arguments
+    module: torch.nn.Module = getattr(torch.nn, type(layer).__name__)(*args, **kwargs)
+    return module
 
 
 def torch_model(model: networks.Sequential, dtype: np.dtype[Any]) -> torch.nn.Sequential:
@@ -65,13 +27,8 @@ def torch_model(model: networks.Sequential, dtype: np.dtype[Any]) -> torch.nn.Se
 
 
 def torch_loss(loss: networks.Loss) -> torch.nn.Module:
-    kinds: dict[type, type[torch.nn.Module]] = {
-        networks.MSELoss: torch.nn.MSELoss,
-        networks.BCELoss: torch.nn.BCELoss,
-        networks.BCEWithLogitsLoss: torch.nn.BCEWithLogitsLoss,
-        networks.CrossEntropyLoss: torch.nn.CrossEntropyLoss,
-    }
-    return kinds[type(loss)](reduction=loss.reduction)
+    module: torch.nn.Module = getattr(torch.nn, type(loss).__name__)(reduction=loss.reduction)
+    return module
 
 
 def torch_target(target: np.ndarray[Any, Any]) -> torch.Tensor:

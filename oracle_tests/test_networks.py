@@ -3,13 +3,16 @@
 Each network is built in :mod:`reference_impl.networks`, its grid-valued
 weights copied into the equivalent ``torch.nn.Sequential``, and the loss, the
 input gradient and every parameter gradient compared through
-``comparison.assert_close`` with the tolerance of ``netcases.network_length``.
+``comparison.assert_close`` (by way of ``netcases.assert_network_close``) with
+the tolerance of ``netcases.network_length``.
 Most examples run the vectorized namespace; a few tiny ones the loop namespace.
 """
 
 from __future__ import annotations
 
+from collections.abc import Set
 from typing import Any
+from unittest.mock import Mock
 
 import numpy as np
 import pytest
@@ -19,20 +22,45 @@ from hypothesis import assume, given, settings, strategies as st
 from oracle_tests import network_oracles
 from oracle_tests.netcases import (
     NetCase,
+    assert_network_close,
     check_against_torch,
     cnn_cases,
     dense_cases,
+    drift_length,
     mlp_cases,
     network_length,
     pool_cases,
+    record,
     stacked_conv_cases,
 )
 from reference_impl import loops, networks, vectorized
-from reference_impl.testing import report, strategies
-from reference_impl.testing.comparison import assert_close
+from reference_impl.testing import strategies
 
+MLP, CNN = "network: chanchishing's two-layer perceptron", "network: Saraswat's CNN"
+POOL, STACKED = "network: pooling", "network: stacked convolutions"
 MLP_CORNERS = frozenset({"batch of one", "dead ReLU unit", "ReLU input exactly 0", "float32"})
-DENSE_CORNERS = frozenset({"batch of one", "flatten", "no bias", "float32"})
+CNN_CORNERS = {"stride > 1", "dilation > 1", "padding", "overlapping windows", "batch of one"}
+STACKED_CORNERS = {"2 convolutions", "3 convolutions", "stride > 1", "dilation > 1", "padding"}
+#: label: (strategy, corners its examples must reach besides float32)
+NETWORKS: dict[str, tuple[Any, Set[str]]] = {
+    # Linear → ReLU → Linear → Sigmoid → BCE
+    MLP: (mlp_cases, MLP_CORNERS),
+    # 1–3 linear layers, any activation and loss head
+    "network: dense": (dense_cases, {"batch of one", "flatten", "no bias"}),
+    # max or average pooling between an activation and a linear layer
+    POOL: (pool_cases, {"max pool", "avg pool", "overlapping windows", "padding", "ceil_mode"}),
+    # Conv2d → ReLU → MaxPool2d → Flatten → Linear → cross-entropy
+    CNN: (cnn_cases, CNN_CORNERS),
+    # Benaicha's and Diba's: 2 or 3 convolutions, activations between, MSE; the kernel gradient
+    # of each but the last needs the input gradient ("full" correlation) of the one after
+    STACKED: (stacked_conv_cases, STACKED_CORNERS),
+}
+#: tiny shapes for the loop namespace, which is slow
+LOOP_SIZES = {
+    MLP: {"max_batch": 2, "max_in": 2, "max_hidden": 2, "max_out": 1},
+    CNN: {"max_batch": 1, "max_extra": 1},
+    STACKED: {"max_batch": 1, "max_extra": 1},
+}
 
 
 def any_dtype_case(cases: Any, **kwargs: Any) -> st.SearchStrategy[NetCase]:
@@ -42,71 +70,22 @@ def any_dtype_case(cases: Any, **kwargs: Any) -> st.SearchStrategy[NetCase]:
 # ------------------------------------------------------------------ gradients vs torch
 
 
-@given(any_dtype_case(mlp_cases))
-def test_mlp_gradients_match_torch(case: NetCase) -> None:
-    """Seed 003: Linear → ReLU → Linear → Sigmoid → BCE, every gradient as autograd's."""
-    check_against_torch(case, "network: MLP (seed 003)", claimed=MLP_CORNERS)
+@pytest.mark.parametrize("label", NETWORKS)
+@given(data=st.data())
+def test_network_gradients_match_torch(label: str, data: st.DataObject) -> None:
+    """Loss, ∂L/∂x and every parameter gradient of the vectorized network, as autograd's."""
+    cases, claimed = NETWORKS[label]
+    claimed = frozenset(claimed | {"float32"})
+    check_against_torch(data.draw(any_dtype_case(cases)), label, claimed=claimed)
 
 
-@given(any_dtype_case(dense_cases))
-def test_dense_networks_match_torch(case: NetCase) -> None:
-    """Drawn dense architectures (1–3 layers, any activation and loss head)."""
-    check_against_torch(case, "network: dense", claimed=DENSE_CORNERS)
-
-
-POOL_CORNERS = frozenset(
-    {"max pool", "avg pool", "overlapping windows", "padding", "ceil_mode", "float32"}
-)
-
-
-@given(any_dtype_case(pool_cases))
-def test_pooling_networks_match_torch(case: NetCase) -> None:
-    """Max or average pooling between an activation and a linear layer."""
-    check_against_torch(case, "network: pooling", claimed=POOL_CORNERS)
-
-
-CNN_CORNERS = frozenset(
-    {"stride > 1", "dilation > 1", "padding", "overlapping windows", "batch of one", "float32"}
-)
-STACKED_CORNERS = frozenset(
-    {"2 convolutions", "3 convolutions", "stride > 1", "dilation > 1", "padding", "float32"}
-)
-
-
-@given(any_dtype_case(cnn_cases))
-def test_cnn_gradients_match_torch(case: NetCase) -> None:
-    """Seed 002: Conv2d → ReLU → MaxPool2d → Flatten → Linear → softmax cross-entropy."""
-    check_against_torch(case, "network: CNN (seed 002)", claimed=CNN_CORNERS)
-
-
-@given(any_dtype_case(stacked_conv_cases))
-def test_stacked_convolutions_match_torch(case: NetCase) -> None:
-    """Seeds 000 and 004: two or three convolutions with activations between, MSE loss.
-
-    The kernel gradient of every convolution but the last needs the input
-    gradient (the "full" correlation with the rotated kernel) of the one after.
-    """
-    check_against_torch(case, "network: stacked convolutions", claimed=STACKED_CORNERS)
-
-
-@settings(max_examples=3)
-@given(any_dtype_case(cnn_cases, max_batch=1, max_extra=1))
-def test_loop_namespace_cnn_matches_torch(case: NetCase) -> None:
-    """The CNN index by index, on tiny images."""
-    check_against_torch(case, "network: CNN (seed 002)", namespace="loops")
-
-
-@settings(max_examples=3)
-@given(any_dtype_case(stacked_conv_cases, max_batch=1, max_extra=1))
-def test_loop_namespace_stacked_convolutions_match_torch(case: NetCase) -> None:
-    check_against_torch(case, "network: stacked convolutions", namespace="loops")
-
-
+@pytest.mark.parametrize("label", LOOP_SIZES)
 @settings(max_examples=5)
-@given(any_dtype_case(mlp_cases, max_batch=2, max_in=2, max_hidden=2, max_out=1))
-def test_loop_namespace_mlp_matches_torch(case: NetCase) -> None:
-    """The same MLP index by index (tiny shapes: the loop namespace is slow)."""
-    check_against_torch(case, "network: MLP (seed 003)", namespace="loops")
+@given(data=st.data())
+def test_loop_namespace_matches_torch(label: str, data: st.DataObject) -> None:
+    """The same networks index by index, on tiny shapes."""
+    cases = any_dtype_case(NETWORKS[label][0], **LOOP_SIZES[label])
+    check_against_torch(data.draw(cases), label, namespace="loops")
 
 
 @given(any_dtype_case(mlp_cases))
@@ -118,8 +97,7 @@ def test_mlp_delta_recursion(case: NetCase) -> None:
     all three (chained, closed form, autograd) checks the cancellation.
     """
     model, x, target = case.model, case.x, case.target
-    dtype = case.dtype
-    length = network_length(case)
+    dtype, length = case.dtype, network_length(case)
     networks.loss_and_gradients(model, case.loss, x, target, "vectorized")
     chained_delta2, chained_delta1 = model.grad_inputs[3], model.grad_inputs[1]
 
@@ -135,9 +113,8 @@ def test_mlp_delta_recursion(case: NetCase) -> None:
     z1_t.retain_grad()
     z2_t = twin[2](twin[1](z1_t))
     z2_t.retain_grad()
-    loss_t = torch.nn.functional.binary_cross_entropy(
-        twin[3](z2_t), torch.from_numpy(target.copy())
-    )
+    target_t = torch.from_numpy(target.copy())
+    loss_t = torch.nn.functional.binary_cross_entropy(twin[3](z2_t), target_t)
     loss_t.backward()  # type: ignore[no-untyped-call]
     assert z1_t.grad is not None and z2_t.grad is not None
     torch_delta2, torch_delta1 = z2_t.grad.numpy(), z1_t.grad.numpy()
@@ -147,20 +124,10 @@ def test_mlp_delta_recursion(case: NetCase) -> None:
         ("δ2 = ŷ − y", delta2, chained_delta2, torch_delta2),
         ("δ1 = W2ᵀδ2 ⊙ 1[z1 > 0]", delta1, chained_delta1, torch_delta1),
     ]:
-        for actual, actual_name in [(closed, "closed form"), (chained, "chained backward")]:
-            assert_close(
-                actual,
-                autograd,
-                quantity=quantity,
-                actual_name=actual_name,
-                expected_name="torch retain_grad",
-                formula=label,
-                dtype=dtype,
-                reduction_length=length,
-                context=f"\n  network: {case.describe()}",
-            )
-    corners = set(case.corners) | ({"float32"} if dtype == np.float32 else set())
-    report.record_example(label, "δ recursion = torch", frozenset(corners), MLP_CORNERS)
+        for actual, name in [(closed, "closed form"), (chained, "chained backward")]:
+            names = (name, "torch retain_grad")
+            assert_network_close(case, label, quantity, actual, autograd, names, length)
+    record(label, "δ recursion = torch", case, MLP_CORNERS)
 
 
 # ---------------------------------------------------------------------- SGD trajectory
@@ -175,7 +142,7 @@ SGD_NETWORKS: dict[str, Any] = {
 
 def _relu_gates(model: networks.Sequential) -> list[np.ndarray]:
     """``1[z > 0]`` at every ReLU of the last forward pass."""
-    return [layer._saved_input() > 0 for layer in model if isinstance(layer, networks.ReLU)]
+    return [layer.saved_input > 0 for layer in model if isinstance(layer, networks.ReLU)]
 
 
 @st.composite
@@ -201,19 +168,7 @@ def sgd_runs(draw: st.DrawFn) -> dict[str, Any]:
 def test_sgd_trajectory_follows_torch(run: dict[str, Any]) -> None:
     """Several full-batch SGD steps (with and without momentum) stay near torch.optim.SGD's.
 
-    Drift bound. One step computes the gradients, with relative rounding at
-    most ``bound(dtype, K_net)`` (``K_net`` = the network's reduction length),
-    then ``sgd_step`` adds a few roundings per element (4, as in
-    test_optim.py). The parameters after step ``s`` carry the errors of all
-    ``s`` steps; with lr ≤ 1/8 and weights and data at most 1, the step map
-    ``w ↦ w − lr ∇L(w)`` is non-expanding to first order (lr times the
-    curvature stays below 1), and a momentum buffer is a sum of at most ``s``
-    earlier gradients, so the errors accumulate at most linearly:
-
-        drift after s steps ≤ bound(dtype, s · (K_net + 4))
-
-    which is the tolerance used for the comparison after each step.
-
+    The tolerance after step ``s`` is the drift bound of ``netcases.drift_length``.
     The bound holds while both trainers stay on the same smooth piece of the
     loss. A ReLU input within rounding of 0 may switch its gate in one trainer
     and not in the other, and from there the trajectories fork for good
@@ -236,9 +191,8 @@ def test_sgd_trajectory_follows_torch(run: dict[str, Any]) -> None:
                 lambda _, inputs, __: torch_gates.append(inputs[0].detach().numpy() > 0)
             )
     label = "network: SGD trajectory"
-    length = 0
     for step in range(1, run["steps"] + 1):
-        length = step * (network_length(case) + 4)
+        length = drift_length(case, step)  # before the step's forward: _relu_gates reads it
         _, _, grads = networks.loss_and_gradients(case.model, case.loss, case.x, case.target)
         optimizer.step(grads)
         torch_gates.clear()
@@ -249,26 +203,12 @@ def test_sgd_trajectory_follows_torch(run: dict[str, Any]) -> None:
         assume(all(np.array_equal(a, b) for a, b in zip(gates, torch_gates, strict=True)))
         expected = {k: v.detach().numpy() for k, v in twin.state_dict().items()}
         for key, value in case.model.state_dict().items():
-            assert value.dtype == dtype
-            assert_close(
-                value,
-                expected[key],
-                quantity=f"{key} after step {step}",
-                actual_name="networks.SGD",
-                expected_name="torch.optim.SGD",
-                formula=label,
-                dtype=dtype,
-                reduction_length=length,
-                context=f"\n  network: {case.describe()}\n  SGD: {hyper}",
-            )
-    corners = {"momentum" if run["momentum"] else "plain SGD", run["network"]}
-    if run["nesterov"]:
-        corners.add("nesterov")
-    if dtype == np.float32:
-        corners.add("float32")
-    report.record_example(
-        label, "trajectory = torch", frozenset(corners), frozenset({"momentum", "plain SGD"})
-    )
+            quantity, names = f"{key} after step {step}", ("networks.SGD", "torch.optim.SGD")
+            sgd = f"\n  SGD: {hyper}"
+            assert_network_close(case, label, quantity, value, expected[key], names, length, sgd)
+    corners = ["momentum" if run["momentum"] else "plain SGD", run["network"]]
+    corners += ["nesterov"] if run["nesterov"] else []
+    record(label, "trajectory = torch", case, frozenset({"momentum", "plain SGD"}), *corners)
 
 
 def test_sgd_training_lowers_the_loss() -> None:
@@ -293,44 +233,124 @@ def test_sgd_training_lowers_the_loss() -> None:
 # ------------------------------------------------------------------------- the API
 
 
-def test_state_dict_keys_and_layouts_are_torchs() -> None:
+def test_reprs_state_dict_and_output_shapes_are_torchs() -> None:
+    """``repr`` and the torch twin come from one record, ``arguments``; shapes from the formulas."""
     model = networks.Sequential(
-        networks.Flatten(),
-        networks.Linear(6, 3),
+        networks.Conv2d(2, 4, (3, 2), stride=(2, 1), padding=1, groups=2),
         networks.Tanh(),
+        networks.AvgPool2d(3, 1, 1, count_include_pad=False),
+        networks.MaxPool2d(2, ceil_mode=True),
+        networks.Flatten(),
+        networks.Linear(24, 3),
         networks.Linear(3, 2, bias=False),
     )
+    assert repr(model).splitlines()[1:-1] == [
+        "  (0): Conv2d(2, 4, kernel_size=(3, 2), stride=(2, 1), padding=1, dilation=1, groups=2, "
+        "bias=True)",
+        "  (1): Tanh()",
+        "  (2): AvgPool2d(kernel_size=3, stride=1, padding=1, ceil_mode=False, "
+        "count_include_pad=False, divisor_override=None)",
+        "  (3): MaxPool2d(kernel_size=2, stride=None, padding=0, dilation=1, ceil_mode=True)",
+        "  (4): Flatten()",
+        "  (5): Linear(24, 3, bias=True)",
+        "  (6): Linear(3, 2, bias=False)",
+    ]
     twin = network_oracles.torch_model(model, np.dtype(np.float64))
     ours = model.state_dict()
-    assert list(ours) == list(twin.state_dict()) == ["1.weight", "1.bias", "3.weight"]
-    for key, value in twin.state_dict().items():
-        assert ours[key].shape == tuple(value.shape)
+    keys = ["0.weight", "0.bias", "5.weight", "5.bias", "6.weight"]
+    assert list(ours) == list(twin.state_dict()) == keys
+    assert all(ours[key].shape == tuple(value.shape) for key, value in twin.state_dict().items())
+    x = torch.zeros((1, 2, 5, 4), dtype=torch.float64)
+    for layer, module in zip(model, twin, strict=True):
+        shape, x = layer.output_shape(tuple(x.shape)), module(x)
+        assert shape == tuple(x.shape), repr(layer)
+    functional = networks.Functional("max_pool2d", kernel_size=2, stride=2)
+    assert repr(functional) == "Functional('max_pool2d', kernel_size=2, stride=2)"
 
 
-@pytest.mark.parametrize("namespace", ["loops", "vectorized", loops, vectorized])
-def test_namespace_by_name_or_module(namespace: Any) -> None:
-    model = networks.Sequential(networks.Linear(2, 2), namespace=namespace)
-    assert model.namespace in (loops, vectorized)
-    x = np.ones((1, 2))
-    np.testing.assert_allclose(model.forward(x, "loops"), model.forward(x, vectorized))
+@pytest.mark.parametrize(
+    ("model_namespace", "run_namespace"),
+    [("loops", None), (vectorized, None), ("vectorized", loops), (loops, "vectorized")],
+)
+def test_a_model_runs_differentiates_and_steps_in_one_namespace(
+    monkeypatch: pytest.MonkeyPatch, model_namespace: Any, run_namespace: Any
+) -> None:
+    """Every formula, SGD's ``sgd_step`` too, is the namespace's of the pass (name or module)."""
+    counts = {"linear": 1, "linear_backward": 1, "mse_loss": 1, "mse_loss_backward": 1}
+    counts["sgd_step"] = 2  # weight and bias
+    spies = {(ns, f): Mock(wraps=getattr(ns, f)) for ns in (loops, vectorized) for f in counts}
+    for (ns, name), spy in spies.items():
+        monkeypatch.setattr(ns, name, spy)
+    model = networks.Sequential(networks.Linear(2, 1), namespace=model_namespace)
+    x, target = np.ones((1, 2)), np.zeros((1, 1))
+    _, _, grads = networks.loss_and_gradients(model, networks.MSELoss(), x, target, run_namespace)
+    networks.SGD(model, lr=0.5).step(grads)
+    ran = networks.resolve_namespace(model_namespace if run_namespace is None else run_namespace)
+    called = {(ns, name): spy.call_count for (ns, name), spy in spies.items() if spy.call_count}
+    assert called == {(ran, name): count for name, count in counts.items()}
 
 
-def test_bad_arguments_are_rejected() -> None:
-    with pytest.raises(ValueError, match="namespace"):
-        networks.Sequential(networks.ReLU(), namespace="fast")
-    with pytest.raises(TypeError, match="namespace"):
-        networks.Sequential(networks.ReLU(), namespace=np)
-    model = networks.Sequential(networks.Linear(2, 1))
-    with pytest.raises(RuntimeError, match="before forward"):
-        model.backward(np.ones((1, 1)))
-    with pytest.raises(KeyError, match="missing"):
-        model.load_state_dict({"0.weight": np.zeros((1, 2))})
-    with pytest.raises(ValueError, match="weight"):
-        model.load_state_dict({"0.weight": np.zeros((2, 1)), "0.bias": np.zeros(1)})
-    with pytest.raises(TypeError, match="x"):
-        model.forward([[1.0, 2.0]])  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="reduction"):
-        networks.MSELoss(reduction="none")
+def test_functional_none_gradient_and_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What new layers rely on: a tuple of gradients with a ``None``, a buffer forward updates."""
+
+    def shift(x: Any, weight: Any, bias: Any, *, mean: Any, momentum: float) -> Any:
+        return x * weight + bias - mean, mean + momentum * (x.mean(axis=0) - mean)
+
+    def shift_backward(grad: Any, x: Any, weight: Any, bias: Any, **_: Any) -> Any:
+        return grad * weight, (grad * x).sum(axis=0), None  # bias frozen: no gradient
+
+    for ns in (loops, vectorized):
+        monkeypatch.setattr(ns, "shift", shift, raising=False)
+        monkeypatch.setattr(ns, "shift_backward", shift_backward, raising=False)
+    params, buffers = {"weight": np.full(2, 2.0), "bias": np.ones(2)}, {"mean": np.zeros(2)}
+    layer = networks.Functional("shift", params=params, buffers=buffers, momentum=0.5)
+    model = networks.Sequential(layer)
+    out = model.forward(np.array([[1.0, 3.0], [3.0, 5.0]]))
+    grad_x, grads = model.backward(np.ones((2, 2)))
+    networks.SGD(model, lr=0.5).step(grads)
+    state = model.state_dict()
+    assert list(state) == ["0.weight", "0.bias", "0.mean"] and list(grads) == ["0.weight"]
+    checks: list[tuple[Any, Any]] = [
+        (out, [[3, 7], [7, 11]]),
+        (grad_x, np.full((2, 2), 2)),
+        (grads["0.weight"], [4, 8]),
+        (state["0.weight"], [0, -2]),
+        (state["0.bias"], [1, 1]),
+        (state["0.mean"], [1, 2]),
+    ]
+    assert all(np.array_equal(actual, expected) for actual, expected in checks), checks
+
+
+ONE = networks.Sequential(networks.Linear(2, 1))  # never run: for the rejections below
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda: networks.Sequential(networks.ReLU(), namespace="fast"), ValueError, "namespace"),
+        (lambda: networks.Sequential(networks.ReLU(), namespace=np), TypeError, "namespace"),
+        (lambda: networks.Sequential(networks.ReLU, networks.ReLU()), TypeError, "layers"),  # type: ignore[arg-type]
+        (lambda: networks.MSELoss(reduction="none"), ValueError, "reduction"),
+        (lambda: networks.Functional(len), TypeError, "formula"),  # type: ignore[arg-type]
+        (lambda: networks.Functional("softplus"), ValueError, "formula"),
+        (lambda: networks.Functional("relu", params={"forward": None}), ValueError, "forward"),
+        (lambda: networks.Functional("relu", params={"saved_input": None}), ValueError, "saved"),
+        (lambda: networks.Linear(2.0, 1), TypeError, "in_features"),  # type: ignore[arg-type]
+        (lambda: networks.Conv2d(1, 0, 3), ValueError, "out_channels"),
+        (lambda: networks.Conv2d(3, 2, 1, groups=2), ValueError, "groups"),
+        (lambda: ONE.backward(np.ones((1, 1))), RuntimeError, "before forward"),
+        (lambda: ONE.load_state_dict({"0.weight": np.zeros((1, 2))}), KeyError, "missing"),
+        (
+            lambda: ONE.load_state_dict({"0.weight": np.zeros((2, 1)), "0.bias": 0}),
+            ValueError,
+            "weight",
+        ),
+        (lambda: ONE.forward([[1.0, 2.0]]), TypeError, "x"),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_arguments_are_rejected(make: Any, error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        make()
 
 
 def test_forward_and_backward_leave_inputs_alone() -> None:

@@ -13,9 +13,14 @@ returns the gradient(s) with respect to its differentiable inputs.
 
 :mod:`reference_impl.networks` builds composite networks on either namespace:
 a ``Sequential`` of layers (``Linear``, ``Conv2d``, ``ReLU``, ``Sigmoid``,
-``Tanh``, ``MaxPool2d``, ``AvgPool2d``, ``Flatten``), the losses, and SGD
-training, with torch's parameter layouts and ``state_dict`` names. It is a
-module of its own, not part of the two namespaces.
+``Tanh``, ``MaxPool2d``, ``AvgPool2d``, ``Flatten``, all built on one generic
+``Functional`` layer), the losses, and SGD training, with torch's parameter
+layouts and ``state_dict`` names. It is a package of its own, not part of the
+two namespaces.
+
+:mod:`reference_impl.testing` (torch and Hypothesis, from the ``test`` extra)
+is the oracle the suite runs on, and a public checker for your own formulas:
+``check_formula("conv2d", backward=my_conv2d_backward)``.
 """
 
 from reference_impl import loops, networks, vectorized

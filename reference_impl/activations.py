@@ -216,12 +216,17 @@ def log_softmax_backward_loop(grad_output: FloatArray, x: FloatArray, axis: int 
 # ---------------------------------------------------------------------- vectorized
 
 
-def _sigmoid(x: FloatArray) -> FloatArray:
-    # σ = 1 / (1 + e^{−x}), four passes over one new array. Where e^{−x} overflows
+def sigmoid_into(x: FloatArray, out: FloatArray | None = None) -> FloatArray:
+    """σ(x) written into ``out`` (a new array when ``None``), which may be ``x`` itself.
+
+    The vectorized σ of this module, for callers that keep σ in a buffer of
+    their own (the gates of the recurrent cells). No validation.
+    """
+    # σ = 1 / (1 + e^{−x}), four passes over one array. Where e^{−x} overflows
     # (x < −88 in float32, x < −709 in float64) it becomes +inf and σ = 1/inf = 0,
     # which is σ rounded to the dtype; the overflow is expected, so not reported.
     # ``out=`` keeps 0-d inputs as arrays: a plain ufunc call would return a scalar.
-    s = np.negative(x, out=np.empty_like(x))
+    s = np.negative(x, out=np.empty_like(x) if out is None else out)
     with np.errstate(over="ignore"):
         np.exp(s, out=s)
     s += 1.0
@@ -232,7 +237,7 @@ def _sigmoid(x: FloatArray) -> FloatArray:
 def sigmoid_vectorized(x: FloatArray) -> FloatArray:
     """``σ(x) = 1 / (1 + e^{−x})``; an overflowing e^{−x} gives exactly 0."""
     x = float_array("x", x)
-    return _sigmoid(x)
+    return sigmoid_into(x)
 
 
 def sigmoid_backward_vectorized(grad_output: FloatArray, x: FloatArray) -> FloatArray:

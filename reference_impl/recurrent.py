@@ -119,7 +119,7 @@ from reference_impl._validation import (
     is_int,
     same_dtype,
 )
-from reference_impl.activations import sigmoid_scalar, sigmoid_vectorized
+from reference_impl.activations import sigmoid_into, sigmoid_scalar
 
 __all__ = [
     "embedding_backward_loop",
@@ -744,17 +744,20 @@ def _lstm_forward_vectorized(problem: Problem) -> Cache:
     gates = np.empty((steps, batch, 4 * hidden), dtype=p.dtype)
     hs[0], cs[0] = problem.states
     w_hh_t = p.weight_hh.T
+    block_g = slice(2 * hidden, 3 * hidden)
     for t in range(steps):
-        a = np.matmul(hs[t], w_hh_t)
-        a += ax[t]
         gate = gates[t]
-        gate[:, : 2 * hidden] = sigmoid_vectorized(a[:, : 2 * hidden])
-        np.tanh(a[:, 2 * hidden : 3 * hidden], out=gate[:, 2 * hidden : 3 * hidden])
-        gate[:, 3 * hidden :] = sigmoid_vectorized(a[:, 3 * hidden :])
-        i, f = gate[:, :hidden], gate[:, hidden : 2 * hidden]
-        g, o = gate[:, 2 * hidden : 3 * hidden], gate[:, 3 * hidden :]
+        np.matmul(hs[t], w_hh_t, out=gate)
+        gate += ax[t]
+        # tanh on the block g, σ on the rest: σ runs over the whole row in one
+        # pass and the block g is then put back
+        g = np.tanh(gate[:, block_g])
+        sigmoid_into(gate, out=gate)
+        gate[:, block_g] = g
+        i, f, o = gate[:, :hidden], gate[:, hidden : 2 * hidden], gate[:, 3 * hidden :]
         np.multiply(f, cs[t], out=cs[t + 1])
-        cs[t + 1] += i * g
+        g *= i
+        cs[t + 1] += g
         np.tanh(cs[t + 1], out=tanh_c[t])
         np.multiply(o, tanh_c[t], out=hs[t + 1])
     return {"hs": hs, "cs": cs, "gates": gates, "tanh_c": tanh_c}
@@ -765,36 +768,36 @@ def _lstm_backward_vectorized(
 ) -> tuple[Any, ...]:
     p = problem.params
     hs, cs, gates, tanh_c = cache["hs"], cache["cs"], cache["gates"], cache["tanh_c"]
-    steps = gates.shape[0]
+    steps, batch, _ = gates.shape
     hidden = p.hidden
-    # σ' = s(1 − s) for the blocks i, f, o and tanh' = 1 − g² for the block g, all at once
-    slope = np.subtract(1.0, gates)
-    slope *= gates
-    np.multiply(
-        gates[..., 2 * hidden : 3 * hidden],
-        gates[..., 2 * hidden : 3 * hidden],
-        out=slope[..., 2 * hidden : 3 * hidden],
-    )
-    np.subtract(1.0, slope[..., 2 * hidden : 3 * hidden], out=slope[..., 2 * hidden : 3 * hidden])
+    i, f = gates[..., :hidden], gates[..., hidden : 2 * hidden]
+    g, o = gates[..., 2 * hidden : 3 * hidden], gates[..., 3 * hidden :]
+    # Every factor that does not depend on the carried gradients, for all steps at once:
+    # δ_i = dc ⊙ g ⊙ i(1 − i), δ_f = dc ⊙ c_{t−1} ⊙ f(1 − f), δ_g = dc ⊙ i ⊙ (1 − g²),
+    # δ_o = dh ⊙ tanh(c) ⊙ o(1 − o), and dc = dc_next + dh ⊙ o ⊙ (1 − tanh² c).
+    factor = np.subtract(1.0, gates)
+    factor *= gates  # σ' = s(1 − s) (the block g is overwritten below)
+    factor[..., :hidden] *= g
+    factor[..., hidden : 2 * hidden] *= cs[:-1]
+    np.multiply(g, g, out=factor[..., 2 * hidden : 3 * hidden])
+    np.subtract(1.0, factor[..., 2 * hidden : 3 * hidden], out=factor[..., 2 * hidden : 3 * hidden])
+    factor[..., 2 * hidden : 3 * hidden] *= i
+    factor[..., 3 * hidden :] *= tanh_c
+    through_c = np.multiply(tanh_c, tanh_c)
+    np.subtract(1.0, through_c, out=through_c)
+    through_c *= o
+    factor_cell = factor.reshape(steps, batch, 4, hidden)[:, :, :3]
     delta = np.empty_like(gates)
+    delta_cell = delta.reshape(steps, batch, 4, hidden)[:, :, :3]
     dh_next, dc_next = finals
     for t in reversed(range(steps)):
-        gate, d = gates[t], delta[t]
-        i, f = gate[:, :hidden], gate[:, hidden : 2 * hidden]
-        g, o = gate[:, 2 * hidden : 3 * hidden], gate[:, 3 * hidden :]
         dh = g_out[t] + dh_next
-        dc = np.multiply(tanh_c[t], tanh_c[t])
-        np.subtract(1.0, dc, out=dc)
-        dc *= o
-        dc *= dh
+        dc = np.multiply(dh, through_c[t])
         dc += dc_next
-        np.multiply(dc, g, out=d[:, :hidden])
-        np.multiply(dc, cs[t], out=d[:, hidden : 2 * hidden])
-        np.multiply(dc, i, out=d[:, 2 * hidden : 3 * hidden])
-        np.multiply(dh, tanh_c[t], out=d[:, 3 * hidden :])
-        d *= slope[t]
-        dc_next = dc * f
-        dh_next = np.matmul(d, p.weight_hh)
+        np.multiply(dc[:, np.newaxis, :], factor_cell[t], out=delta_cell[t])
+        np.multiply(dh, factor[t, :, 3 * hidden :], out=delta[t, :, 3 * hidden :])
+        dc_next = np.multiply(dc, f[t])
+        dh_next = np.matmul(delta[t], p.weight_hh)
     dx, d_w_ih, d_w_hh, d_b_ih, d_b_hh = _weight_gradients(problem, delta, delta, hs)
     return dx, (dh_next, dc_next), d_w_ih, d_w_hh, d_b_ih, d_b_hh
 
@@ -806,27 +809,26 @@ def _gru_forward_vectorized(problem: Problem) -> Cache:
     ax = _projection(problem, fold_hh=False)
     hs = np.empty((steps + 1, batch, hidden), dtype=p.dtype)
     gates = np.empty((steps, batch, 3 * hidden), dtype=p.dtype)
-    a_hn = np.empty_like(hs[1:])
+    ah = np.empty_like(gates)  # A^h = h W_hhᵀ + b_hh of every step
     hs[0] = problem.states[0]
     w_hh_t = p.weight_hh.T
     for t in range(steps):
-        ah = np.matmul(hs[t], w_hh_t)
+        np.matmul(hs[t], w_hh_t, out=ah[t])
         if p.bias_hh is not None:
-            ah += p.bias_hh
+            ah[t] += p.bias_hh
         gate = gates[t]
-        rz = np.add(ax[t, :, : 2 * hidden], ah[:, : 2 * hidden])
-        gate[:, : 2 * hidden] = sigmoid_vectorized(rz)
-        r, z = gate[:, :hidden], gate[:, hidden : 2 * hidden]
-        new = gate[:, 2 * hidden :]
-        a_hn[t] = ah[:, 2 * hidden :]
-        np.multiply(r, a_hn[t], out=new)
+        rz = gate[:, : 2 * hidden]
+        np.add(ax[t, :, : 2 * hidden], ah[t, :, : 2 * hidden], out=rz)
+        sigmoid_into(rz, out=rz)
+        r, z, new = gate[:, :hidden], gate[:, hidden : 2 * hidden], gate[:, 2 * hidden :]
+        np.multiply(r, ah[t, :, 2 * hidden :], out=new)
         new += ax[t, :, 2 * hidden :]
         np.tanh(new, out=new)
         # h' = (1 − z) n + z h = n + z (h − n)
         np.subtract(hs[t], new, out=hs[t + 1])
         hs[t + 1] *= z
         hs[t + 1] += new
-    return {"hs": hs, "gates": gates, "a_hn": a_hn}
+    return {"hs": hs, "gates": gates, "a_hn": ah[..., 2 * hidden :]}
 
 
 def _gru_backward_vectorized(
@@ -836,31 +838,30 @@ def _gru_backward_vectorized(
     hs, gates, a_hn = cache["hs"], cache["gates"], cache["a_hn"]
     steps = gates.shape[0]
     hidden = p.hidden
+    r, z, new = gates[..., :hidden], gates[..., hidden : 2 * hidden], gates[..., 2 * hidden :]
+    # The factors that do not depend on the carried gradient, for all steps at once:
+    # δ_n = dh ⊙ (1 − z)(1 − n²), δ_r = δ_n ⊙ A^h_n ⊙ r(1 − r), δ_z = dh ⊙ (h − n) ⊙ z(1 − z).
+    factor = np.subtract(1.0, gates)
+    factor *= gates  # σ' = s(1 − s) (the block n is overwritten below)
+    factor[..., :hidden] *= a_hn
+    factor[..., hidden : 2 * hidden] *= np.subtract(hs[:-1], new)
+    np.multiply(new, new, out=factor[..., 2 * hidden :])
+    np.subtract(1.0, factor[..., 2 * hidden :], out=factor[..., 2 * hidden :])
+    factor[..., 2 * hidden :] *= np.subtract(1.0, z)
     delta_x = np.empty_like(gates)
     delta_h = np.empty_like(gates)
     dh_next = finals[0]
     for t in reversed(range(steps)):
-        gate, dx_t, dh_t = gates[t], delta_x[t], delta_h[t]
-        r, z, new = gate[:, :hidden], gate[:, hidden : 2 * hidden], gate[:, 2 * hidden :]
+        dx_t, dh_t, factor_t = delta_x[t], delta_h[t], factor[t]
         dh = g_out[t] + dh_next
-        d_new = dx_t[:, 2 * hidden :]
-        np.multiply(new, new, out=d_new)
-        np.subtract(1.0, d_new, out=d_new)
-        d_new *= np.subtract(1.0, z)
-        d_new *= dh
-        d_r = dx_t[:, :hidden]
-        np.multiply(d_new, a_hn[t], out=d_r)
-        d_r *= np.subtract(1.0, r)
-        d_r *= r
-        d_z = dx_t[:, hidden : 2 * hidden]
-        np.subtract(hs[t], new, out=d_z)
-        d_z *= dh
-        d_z *= np.subtract(1.0, z)
-        d_z *= z
+        d_new = np.multiply(dh, factor_t[:, 2 * hidden :], out=dx_t[:, 2 * hidden :])
+        np.multiply(d_new, factor_t[:, :hidden], out=dx_t[:, :hidden])
+        np.multiply(dh, factor_t[:, hidden : 2 * hidden], out=dx_t[:, hidden : 2 * hidden])
         dh_t[:, : 2 * hidden] = dx_t[:, : 2 * hidden]
-        np.multiply(d_new, r, out=dh_t[:, 2 * hidden :])
+        np.multiply(d_new, r[t], out=dh_t[:, 2 * hidden :])
         dh_next = np.matmul(dh_t, p.weight_hh)
-        dh_next += dh * z
+        dh *= z[t]
+        dh_next += dh
     dx, d_w_ih, d_w_hh, d_b_ih, d_b_hh = _weight_gradients(problem, delta_x, delta_h, hs)
     return dx, (dh_next,), d_w_ih, d_w_hh, d_b_ih, d_b_hh
 

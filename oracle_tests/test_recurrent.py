@@ -142,6 +142,36 @@ def test_rnn_cell_relu_gradient_at_zero_is_zero(namespace: ModuleType) -> None:
     assert d_w_ih.tolist() == [[0.0, 0.0], [5.0, -5.0]]
 
 
+def test_rnn_bptt_worked_by_hand(namespace: ModuleType) -> None:
+    """A ReLU RNN with one unit over two steps, every number an integer.
+
+    x = (1, 2), h0 = 1, W_ih = 2, W_hh = 3: h1 = relu(2 + 3) = 5, h2 = relu(4 + 15)
+    = 19. Upstream gradients: 1 and 10 on the outputs, 100 on h_n. Backward:
+    dh2 = 10 + 100 = 110 = δ2; dh1 = 1 + 3·110 = 331 = δ1; ∂L/∂h0 = 3·331 = 993;
+    ∂L/∂x = (2·331, 2·110); ∂L/∂W_ih = 331·1 + 110·2 = 551; ∂L/∂W_hh = 331·1 +
+    110·5 = 881. Rejects the hidden gradient not carried (dh1 = 1 gives
+    ∂L/∂W_ih = 221), a missing h_n gradient (δ2 = 10), and weight gradients of
+    the last step only.
+    """
+    args = {
+        "x": np.array([[[1.0]], [[2.0]]]),
+        "h0": np.array([[1.0]]),
+        "weight_ih": np.array([[2.0]]),
+        "weight_hh": np.array([[3.0]]),
+        "nonlinearity": "relu",
+    }
+    output, h_n = namespace.rnn(**args)
+    assert output.ravel().tolist() == [5.0, 19.0]
+    assert h_n.tolist() == [[19.0]]
+    upstream = (np.array([[[1.0]], [[10.0]]]), np.array([[100.0]]))
+    d_x, d_h0, d_w_ih, d_w_hh, d_b_ih, d_b_hh = namespace.rnn_backward(upstream, **args)
+    assert d_x.ravel().tolist() == [662.0, 220.0]
+    assert d_h0.tolist() == [[993.0]]
+    assert d_w_ih.tolist() == [[551.0]]
+    assert d_w_hh.tolist() == [[881.0]]
+    assert d_b_ih is None and d_b_hh is None
+
+
 def test_embedding_backward_adds_repeated_indices(namespace: ModuleType) -> None:
     """Index 0 used twice collects both rows of g; the padding row (−1 → row 2) gets none.
 

@@ -53,17 +53,21 @@ Time-unrolled formulas (recurrent layers, backpropagation through time)
 
         K = T · (K_f + K_b + 2 · ELEMENTARY_ULPS) + N · T        (``unrolled_length``)
 
-    This is the first-order bound with the derivative factors of the later
-    links at most 1 in magnitude, i.e. a stable recurrence: an error in
+    This is the first-order bound when the derivative factors of the later
+    links are at most about 1 in magnitude (a stable recurrence): an error in
     ``h_{t−1}`` reaches ``h_t`` through ``φ'(a) W_hh``, an error in ``c_{t−1}``
-    reaches ``c_t`` through ``f ≤ 1``. The recurrent strategies keep it so by
-    drawing the weights in [−1, 1] (``‖W_hh‖∞ ≤ H ≤ 3``, damped by
-    ``σ' ≤ 1/4`` and ``tanh' ≤ 1``) rather than on the whole grid, and the
-    shapes small (T ≤ 4, N ≤ 2, I, H ≤ 3). With T = 4, I = H = 3, G = 4 and
-    N = 2 this gives K = 224: 1.1e-13 in float64, 5.8e-5 in float32. A cell is
-    the case T = 1. The ReLU RNN is linear between its kinks: its strategy
-    draws weights in steps of 1/2, so that every product and sum stays exact
-    in float32 through four steps and the kinks fall where torch's do.
+    reaches ``c_t`` through ``f ≤ 1``. The recurrent strategies keep those
+    factors small, drawing the weights in [−1, 1] rather than on the whole
+    grid (with H ≤ 3, ``‖W_hh‖∞ ≤ 3``, damped by ``σ' ≤ 1/4`` and
+    ``tanh' ≤ 1``) and the shapes small (T ≤ 4, N ≤ 2, I, H ≤ 3); the rounding
+    errors of a step are sums of terms of both signs, far below the
+    worst-case ``K·u`` that the bound charges for each. (Measured: the worst
+    error is about a tenth of the bound, 0.09 to 0.11 in runs of 2000
+    examples per recurrent formula, 0.16 with weights on the whole grid.) With T = 4, I = H = 3, G = 4 and N = 2 this
+    gives K = 224: 1.1e-13 in float64, 5.8e-5 in float32. A cell is the case
+    T = 1. The ReLU RNN is linear between its kinks: its strategy draws
+    weights in steps of 1/2, so that every product and sum stays exact in
+    float32 through four steps and the kinks fall where torch's do.
 
 A wrong formula (a missing factor, a wrong index, a sign) produces relative
 errors of order 1, many orders of magnitude above these bounds, which is what

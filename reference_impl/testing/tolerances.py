@@ -63,11 +63,12 @@ Time-unrolled formulas (recurrent layers, backpropagation through time)
     errors of a step are sums of terms of both signs, far below the
     worst-case ``K·u`` that the bound charges for each. (Measured: the worst
     error is about a tenth of the bound, 0.09 to 0.11 in runs of 2000
-    examples per recurrent formula, 0.16 with weights on the whole grid.) With T = 4, I = H = 3, G = 4 and N = 2 this
-    gives K = 224: 1.1e-13 in float64, 5.8e-5 in float32. A cell is the case
-    T = 1. The ReLU RNN is linear between its kinks: its strategy draws
-    weights in steps of 1/2, so that every product and sum stays exact in
-    float32 through four steps and the kinks fall where torch's do.
+    examples per recurrent formula, 0.16 with weights on the whole grid.)
+    With T = 4, I = H = 3, G = 4 and N = 2 this gives K = 224: 1.1e-13 in
+    float64, 5.8e-5 in float32. A cell is the case T = 1. The ReLU RNN is
+    linear between its kinks: its strategy draws weights in steps of 1/2, so
+    that every product and sum stays exact in float32 through four steps and
+    the kinks fall where torch's do.
 
 A wrong formula (a missing factor, a wrong index, a sign) produces relative
 errors of order 1, many orders of magnitude above these bounds, which is what

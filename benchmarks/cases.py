@@ -29,6 +29,7 @@ TARGETS = {
     "linear": 1.1,
     "activations": 2.5,
     "losses": 2.5,
+    "recurrent": 2.0,
 }
 
 # (N, C_in, H, W, C_out, k, stride, padding, dilation)
@@ -50,6 +51,9 @@ POOL_SHAPES = [
 LINEAR_SHAPES = [(256, 1024, 1024), (4096, 256, 10)]
 ELEMENTWISE_SHAPE = (4096, 1000)
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "softmax", "log_softmax")
+#: (T, N, I, H) of the recurrent problems, batch first
+RECURRENT_SHAPE = (32, 16, 64, 128)
+RECURRENT = ("lstm", "gru")
 LOSSES = (
     "mse_loss",
     "l1_loss",
@@ -58,7 +62,27 @@ LOSSES = (
     "cross_entropy",
 )
 
-TorchForward = Callable[..., torch.Tensor]
+TorchForward = Callable[..., Any]
+
+
+def _torch_sequence(name: str) -> TorchForward:
+    """``nn.LSTM`` / ``nn.GRU``'s op with one layer and both biases, in training mode.
+
+    States come in as (N, H) and go out as (N, H), as ours; torch's op takes
+    and returns them as (1, N, H).
+    """
+    op = torch.lstm if name == "lstm" else torch.gru
+
+    def forward(*tensors: torch.Tensor, batch_first: bool) -> tuple[torch.Tensor, ...]:
+        x, *rest = tensors
+        count = 2 if name == "lstm" else 1
+        states, params = rest[:count], list(rest[count:])
+        hx: Any = tuple(s.unsqueeze(0) for s in states) if name == "lstm" else states[0][None]
+        out = op(x, hx, params, True, 1, 0.0, True, False, batch_first)
+        return (out[0], *(s.squeeze(0) for s in out[1:]))
+
+    return forward
+
 
 _TORCH: dict[str, TorchForward] = {
     "conv2d": F.conv2d,
@@ -75,6 +99,8 @@ _TORCH: dict[str, TorchForward] = {
     "binary_cross_entropy": F.binary_cross_entropy,
     "binary_cross_entropy_with_logits": F.binary_cross_entropy_with_logits,
     "cross_entropy": F.cross_entropy,
+    "lstm": _torch_sequence("lstm"),
+    "gru": _torch_sequence("gru"),
 }
 
 
@@ -84,8 +110,9 @@ class Problem:
 
     ``arrays`` are the forward's array arguments in signature order, batch
     first; ``options`` its other keyword arguments; ``grad`` the upstream
-    gradient (a 0-d one for a reduced loss); ``diff`` the names of the arrays
-    torch differentiates, in the order the backward returns them.
+    gradient (a 0-d one for a reduced loss; a tuple of them, batch first, for
+    a forward with several outputs); ``diff`` the names of the arrays torch
+    differentiates, in the order the backward returns them.
     """
 
     family: str
@@ -95,7 +122,7 @@ class Problem:
     cost: int  # multiply-adds or elements: picks the smallest problem of a family
     arrays: dict[str, Array]
     options: dict[str, Any]
-    grad: Array
+    grad: Array | tuple[Array, ...]
     diff: tuple[str, ...]
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -107,7 +134,9 @@ class Problem:
         """The same problem on the first ``n`` examples of the batch."""
         arrays = {k: np.ascontiguousarray(v[:n]) if v.ndim else v for k, v in self.arrays.items()}
         arrays.update({k: v for k, v in self.arrays.items() if k in self.extra.get("shared", ())})
-        grad = np.ascontiguousarray(self.grad[:n]) if self.grad.ndim else self.grad
+        grads = self.grad if isinstance(self.grad, tuple) else (self.grad,)
+        heads = tuple(np.ascontiguousarray(g[:n]) if g.ndim else g for g in grads)
+        grad = heads if isinstance(self.grad, tuple) else heads[0]
         return Problem(
             self.family,
             self.function,
@@ -144,11 +173,13 @@ class Problem:
         leaves = [tensors[k] for k in self.diff]
         args = list(tensors.values())
         options = self.options
-        grad = torch.from_numpy(self.grad.copy())
+        grads = self.grad if isinstance(self.grad, tuple) else (self.grad,)
+        upstream = [torch.from_numpy(g.copy()) for g in grads]
 
         def step() -> None:
             out = forward(*args, **options)
-            torch.autograd.grad(out, leaves, grad)
+            outs = list(out) if isinstance(out, tuple) else [out]
+            torch.autograd.grad(outs, leaves, upstream)
 
         return step
 
@@ -275,6 +306,41 @@ def _loss(function: str, dtype: str) -> Problem:
     )
 
 
+def _recurrent(function: str, dtype: str) -> Problem:
+    """A one-layer LSTM or GRU over a batch-first sequence, torch's initialisation."""
+    steps, n, fan_in, hidden = RECURRENT_SHAPE
+    rng = _rng(function, RECURRENT_SHAPE, dtype)
+    rows = (4 if function == "lstm" else 3) * hidden
+    bound = 1 / math.sqrt(hidden)
+
+    def uniform(shape: tuple[int, ...]) -> Array:
+        return rng.uniform(-bound, bound, shape).astype(dtype)
+
+    states = ("h0", "c0") if function == "lstm" else ("h0",)
+    arrays = {"x": _normal(rng, (n, steps, fan_in), dtype)}
+    arrays.update({name: _normal(rng, (n, hidden), dtype) for name in states})
+    arrays.update(
+        weight_ih=uniform((rows, fan_in)),
+        weight_hh=uniform((rows, hidden)),
+        bias_ih=uniform((rows,)),
+        bias_hh=uniform((rows,)),
+    )
+    finals = [_normal(rng, (n, hidden), dtype) for _ in states]
+    grad = (_normal(rng, (n, steps, hidden), dtype), *finals)
+    return Problem(
+        "recurrent",
+        function,
+        f"T={steps} N={n} I={fan_in} H={hidden}",
+        dtype,
+        steps * n * rows * (fan_in + hidden),
+        arrays,
+        {"batch_first": True},
+        grad,
+        tuple(arrays),
+        {"shared": ("weight_ih", "weight_hh", "bias_ih", "bias_hh")},
+    )
+
+
 def builders(family: str, dtype: str) -> Iterator[Callable[[], Problem]]:
     """Constructors of the problems of ``family`` in ``dtype``, in table order."""
     if family == "conv2d":
@@ -292,6 +358,9 @@ def builders(family: str, dtype: str) -> Iterator[Callable[[], Problem]]:
     elif family == "losses":
         for name in LOSSES:
             yield partial(_loss, name, dtype)
+    elif family == "recurrent":
+        for name in RECURRENT:
+            yield partial(_recurrent, name, dtype)
     else:
         raise ValueError(f"unknown family {family!r}")
 
@@ -302,4 +371,6 @@ def functions(family: str) -> tuple[str, ...]:
         return ACTIVATIONS
     if family == "losses":
         return LOSSES
+    if family == "recurrent":
+        return RECURRENT
     return (family,)

@@ -16,6 +16,8 @@ from numpy.typing import NDArray
 
 FloatArray = NDArray[np.floating[Any]]
 
+IndexArray = NDArray[np.integer[Any]]
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -28,6 +30,20 @@ def float_array(name: str, value: object) -> FloatArray:
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(value).__name__}")
     if value.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have dtype float32 or float64, got {value.dtype}")
+    return value
+
+
+def index_array(name: str, value: object) -> IndexArray:
+    """Return ``value`` if it is a ``numpy.ndarray`` of integers (not booleans).
+
+    Raises ``TypeError`` naming ``name`` otherwise (float indices included).
+    """
+    if not isinstance(value, np.ndarray):
+        raise TypeError(
+            f"{name} must be a numpy.ndarray of integer indices, got {type(value).__name__}"
+        )
+    if value.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer indices, got dtype {value.dtype}")
     return value
 
 

@@ -196,13 +196,18 @@ def log_softmax_backward_loop(grad_output: FloatArray, x: FloatArray, axis: int 
 # ---------------------------------------------------------------------- vectorized
 
 
-def sigmoid_array(x: FloatArray) -> FloatArray:
-    """``σ(x) = 1 / (1 + e^{−x})`` as a new array; an overflowing ``e^{−x}`` gives exactly 0."""
-    # Four passes over one new array. Where e^{−x} overflows
+def sigmoid_array(x: FloatArray, out: FloatArray | None = None) -> FloatArray:
+    """σ(x) written into ``out`` (a new array when ``None``), which may be ``x`` itself.
+
+    The vectorized σ of this module, for callers that keep σ in a buffer of
+    their own (the losses, the gates of the recurrent cells). No validation.
+    An overflowing ``e^{−x}`` gives exactly 0.
+    """
+    # σ = 1 / (1 + e^{−x}), four passes over one array. Where e^{−x} overflows
     # (x < −88 in float32, x < −709 in float64) it becomes +inf and σ = 1/inf = 0,
     # which is σ rounded to the dtype; the overflow is expected, so not reported.
     # ``out=`` keeps 0-d inputs as arrays: a plain ufunc call would return a scalar.
-    s = np.negative(x, out=np.empty_like(x))
+    s = np.negative(x, out=np.empty_like(x) if out is None else out)
     with np.errstate(over="ignore"):
         np.exp(s, out=s)
     s += 1.0

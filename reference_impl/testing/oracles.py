@@ -124,3 +124,153 @@ def run_oracle(
         else:
             grads.append(by_name[key].numpy())
     return numpy_outputs, tuple(grads)
+
+
+# ---------------------------------------------------------------- recurrent layers
+#
+# torch.nn.functional has no recurrent functions. The cells below are the
+# functional form of nn.RNNCell / nn.LSTMCell / nn.GRUCell.forward (an unbatched
+# input gets a batch axis, a missing state is zeros, then torch's cell op), and
+# the sequences call the ops behind nn.RNN / nn.LSTM / nn.GRU (``torch.lstm``
+# and friends, the same as ``torch._VF.lstm``) with one layer, one direction,
+# no dropout and states shaped (1, N, H). torch's sequence ops take both
+# biases or neither: an absent one is passed as zeros that nothing
+# differentiates, so its gradient stays None.
+
+
+def _state(state: torch.Tensor | None, like: torch.Tensor, hidden: int) -> torch.Tensor:
+    """``state``, or zeros (N, H) for a batch shaped like ``like`` (N, ·)."""
+    if state is not None:
+        return state
+    return torch.zeros(like.size(0), hidden, dtype=like.dtype)
+
+
+def _cell_inputs(
+    x: torch.Tensor, states: Sequence[torch.Tensor | None], hidden: int
+) -> tuple[bool, torch.Tensor, list[torch.Tensor]]:
+    batched = x.dim() == 2
+    if not batched:
+        x = x.unsqueeze(0)
+        states = [None if s is None else s.unsqueeze(0) for s in states]
+    return batched, x, [_state(s, x, hidden) for s in states]
+
+
+def rnn_cell(
+    x: torch.Tensor,
+    hx: torch.Tensor | None,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor | None,
+    bias_hh: torch.Tensor | None,
+    nonlinearity: str,
+) -> torch.Tensor:
+    """``nn.RNNCell.forward``: ``torch.rnn_tanh_cell`` or ``torch.rnn_relu_cell``."""
+    batched, x, (h,) = _cell_inputs(x, [hx], weight_hh.size(1))
+    cell = torch.rnn_tanh_cell if nonlinearity == "tanh" else torch.rnn_relu_cell
+    out = cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)
+    return out if batched else out.squeeze(0)
+
+
+def lstm_cell(
+    x: torch.Tensor,
+    hx: torch.Tensor | None,
+    cx: torch.Tensor | None,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor | None,
+    bias_hh: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``nn.LSTMCell.forward``: ``torch.lstm_cell``."""
+    batched, x, (h, c) = _cell_inputs(x, [hx, cx], weight_hh.size(1))
+    h, c = torch.lstm_cell(x, (h, c), weight_ih, weight_hh, bias_ih, bias_hh)
+    return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
+
+
+def gru_cell(
+    x: torch.Tensor,
+    hx: torch.Tensor | None,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor | None,
+    bias_hh: torch.Tensor | None,
+) -> torch.Tensor:
+    """``nn.GRUCell.forward``: ``torch.gru_cell``."""
+    batched, x, (h,) = _cell_inputs(x, [hx], weight_hh.size(1))
+    out = torch.gru_cell(x, h, weight_ih, weight_hh, bias_ih, bias_hh)
+    return out if batched else out.squeeze(0)
+
+
+def _layer(
+    x: torch.Tensor,
+    states: Sequence[torch.Tensor | None],
+    weights: Sequence[torch.Tensor | None],
+    batch_first: bool,
+) -> tuple[list[torch.Tensor], list[torch.Tensor], bool]:
+    """Initial states shaped (1, N, H) and torch's flat parameter list."""
+    weight_ih, weight_hh, bias_ih, bias_hh = weights
+    assert weight_ih is not None and weight_hh is not None
+    batch = x.size(0 if batch_first else 1)
+    hidden = weight_hh.size(1)
+    initial = [
+        (torch.zeros(batch, hidden, dtype=x.dtype) if s is None else s).unsqueeze(0) for s in states
+    ]
+    has_biases = bias_ih is not None or bias_hh is not None
+    params = [weight_ih, weight_hh]
+    if has_biases:
+        zeros = torch.zeros(weight_ih.size(0), dtype=x.dtype)
+        params += [zeros if b is None else b for b in (bias_ih, bias_hh)]
+    return initial, params, has_biases
+
+
+def rnn(
+    x: torch.Tensor,
+    h0: torch.Tensor | None,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor | None,
+    bias_hh: torch.Tensor | None,
+    nonlinearity: str,
+    batch_first: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``nn.RNN``'s op: ``torch.rnn_tanh`` or ``torch.rnn_relu``, one layer."""
+    (h,), params, has_biases = _layer(
+        x, [h0], [weight_ih, weight_hh, bias_ih, bias_hh], batch_first
+    )
+    function = torch.rnn_tanh if nonlinearity == "tanh" else torch.rnn_relu
+    output, h_n = function(x, h, params, has_biases, 1, 0.0, False, False, batch_first)
+    return output, h_n.squeeze(0)
+
+
+def lstm(
+    x: torch.Tensor,
+    h0: torch.Tensor | None,
+    c0: torch.Tensor | None,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor | None,
+    bias_hh: torch.Tensor | None,
+    batch_first: bool,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``nn.LSTM``'s op: ``torch.lstm``, one layer."""
+    (h, c), params, has_biases = _layer(
+        x, [h0, c0], [weight_ih, weight_hh, bias_ih, bias_hh], batch_first
+    )
+    output, h_n, c_n = torch.lstm(x, (h, c), params, has_biases, 1, 0.0, False, False, batch_first)
+    return output, h_n.squeeze(0), c_n.squeeze(0)
+
+
+def gru(
+    x: torch.Tensor,
+    h0: torch.Tensor | None,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor | None,
+    bias_hh: torch.Tensor | None,
+    batch_first: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``nn.GRU``'s op: ``torch.gru``, one layer."""
+    (h,), params, has_biases = _layer(
+        x, [h0], [weight_ih, weight_hh, bias_ih, bias_hh], batch_first
+    )
+    output, h_n = torch.gru(x, h, params, has_biases, 1, 0.0, False, False, batch_first)
+    return output, h_n.squeeze(0)

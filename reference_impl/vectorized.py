@@ -37,6 +37,17 @@ from reference_impl.losses import (
     mse_loss_backward_vectorized as mse_loss_backward,
     mse_loss_vectorized as mse_loss,
 )
+from reference_impl.normalization import (
+    batch_norm_backward_vectorized as batch_norm_backward,
+    batch_norm_running_stats_vectorized as batch_norm_running_stats,
+    batch_norm_vectorized as batch_norm,
+    dropout_backward_vectorized as dropout_backward,
+    dropout_vectorized as dropout,
+    group_norm_backward_vectorized as group_norm_backward,
+    group_norm_vectorized as group_norm,
+    layer_norm_backward_vectorized as layer_norm_backward,
+    layer_norm_vectorized as layer_norm,
+)
 from reference_impl.optim import sgd_step_vectorized as sgd_step
 from reference_impl.pooling import (
     avg_pool2d_backward_vectorized as avg_pool2d_backward,
@@ -48,6 +59,9 @@ from reference_impl.pooling import (
 __all__ = [
     "avg_pool2d",
     "avg_pool2d_backward",
+    "batch_norm",
+    "batch_norm_backward",
+    "batch_norm_running_stats",
     "binary_cross_entropy",
     "binary_cross_entropy_backward",
     "binary_cross_entropy_with_logits",
@@ -56,8 +70,14 @@ __all__ = [
     "conv2d_backward",
     "cross_entropy",
     "cross_entropy_backward",
+    "dropout",
+    "dropout_backward",
+    "group_norm",
+    "group_norm_backward",
     "l1_loss",
     "l1_loss_backward",
+    "layer_norm",
+    "layer_norm_backward",
     "linear",
     "linear_backward",
     "log_softmax",

@@ -27,6 +27,7 @@ TARGETS = {
     "linear": 1.1,
     "activations": 2.5,
     "losses": 2.5,
+    "normalization": 2.0,
 }
 
 # (N, C_in, H, W, C_out, k, stride, padding, dilation)
@@ -48,6 +49,11 @@ POOL_SHAPES = [
 LINEAR_SHAPES = [(256, 1024, 1024), (4096, 256, 10)]
 ELEMENTWISE_SHAPE = (4096, 1000)
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "softmax", "log_softmax")
+#: (N, C, H, W) for batch_norm and group_norm (8 groups); (rows, features) for layer_norm
+NORM_IMAGE_SHAPE = (32, 64, 28, 28)
+NORM_GROUPS = 8
+NORM_ROWS_SHAPE = (4096, 1024)
+NORMALIZATIONS = ("batch_norm", "layer_norm", "group_norm")
 LOSSES = (
     "mse_loss",
     "l1_loss",
@@ -73,6 +79,9 @@ _TORCH: dict[str, TorchForward] = {
     "binary_cross_entropy": F.binary_cross_entropy,
     "binary_cross_entropy_with_logits": F.binary_cross_entropy_with_logits,
     "cross_entropy": F.cross_entropy,
+    "batch_norm": F.batch_norm,
+    "layer_norm": F.layer_norm,
+    "group_norm": F.group_norm,
 }
 
 
@@ -83,7 +92,9 @@ class Problem:
     ``arrays`` are the forward's array arguments in signature order, batch
     first; ``options`` its other keyword arguments; ``grad`` the upstream
     gradient (a 0-d one for a reduced loss); ``diff`` the names of the arrays
-    torch differentiates, in the order the backward returns them.
+    torch differentiates, in the order the backward returns them. The first
+    ``extra["positional"]`` arrays (default: all) are passed by position, the
+    others by keyword (``layer_norm(x, normalized_shape, weight=..., bias=...)``).
     """
 
     family: str
@@ -119,12 +130,19 @@ class Problem:
             self.extra,
         )
 
+    def _split(self, values: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """The positional arrays and the keyword arrays plus options of one call."""
+        count = int(self.extra.get("positional", len(values)))
+        names = list(values)
+        keywords = {k: values[k] for k in names[count:]}
+        return [values[k] for k in names[:count]], {**keywords, **self.options}
+
     def ours(self, namespace: Any) -> Callable[[], None]:
         """Forward then backward through ``namespace`` (vectorized or loops)."""
         forward = getattr(namespace, self.function)
         backward = getattr(namespace, self.function + "_backward")
-        args = list(self.arrays.values())
-        options, grad = self.options, self.grad
+        args, options = self._split(self.arrays)
+        grad = self.grad
 
         def step() -> None:
             forward(*args, **options)
@@ -140,8 +158,7 @@ class Problem:
             for k, v in self.arrays.items()
         }
         leaves = [tensors[k] for k in self.diff]
-        args = list(tensors.values())
-        options = self.options
+        args, options = self._split(tensors)
         grad = torch.from_numpy(self.grad.copy())
 
         def step() -> None:
@@ -273,6 +290,44 @@ def _loss(function: str, dtype: str) -> Problem:
     )
 
 
+def _normalization(function: str, dtype: str) -> Problem:
+    """Training-mode batch norm and group norm on images, layer norm on rows; γ and β given."""
+    rng = _rng(function, dtype)
+    shape = NORM_ROWS_SHAPE if function == "layer_norm" else NORM_IMAGE_SHAPE
+    features = shape[-1] if function == "layer_norm" else shape[1]
+    x = 2 * _normal(rng, shape, dtype) + 1
+    arrays: dict[str, Array] = {"x": x}
+    options: dict[str, Any] = {}
+    extra: dict[str, Any] = {"shared": ("running_mean", "running_var", "weight", "bias")}
+    if function == "batch_norm":
+        arrays["running_mean"] = np.zeros(features, dtype=dtype)
+        arrays["running_var"] = np.ones(features, dtype=dtype)
+        options["training"] = True
+        label = f"{','.join(map(str, shape))} training"
+    elif function == "layer_norm":
+        options["normalized_shape"] = (features,)
+        extra["positional"] = 1
+        label = f"{shape[0]},{shape[1]} over ({features},)"
+    else:
+        options["num_groups"] = NORM_GROUPS
+        extra["positional"] = 1
+        label = f"{','.join(map(str, shape))} G={NORM_GROUPS}"
+    arrays["weight"] = 1 + _normal(rng, (features,), dtype) / 4
+    arrays["bias"] = _normal(rng, (features,), dtype)
+    return Problem(
+        "normalization",
+        function,
+        label,
+        dtype,
+        math.prod(shape),
+        arrays,
+        options,
+        _normal(rng, shape, dtype),
+        ("x", "weight", "bias"),
+        extra,
+    )
+
+
 def builders(family: str, dtype: str) -> Iterator[Callable[[], Problem]]:
     """Constructors of the problems of ``family`` in ``dtype``, in table order."""
     if family == "conv2d":
@@ -290,6 +345,9 @@ def builders(family: str, dtype: str) -> Iterator[Callable[[], Problem]]:
     elif family == "losses":
         for name in LOSSES:
             yield partial(_loss, name, dtype)
+    elif family == "normalization":
+        for name in NORMALIZATIONS:
+            yield partial(_normalization, name, dtype)
     else:
         raise ValueError(f"unknown family {family!r}")
 
@@ -300,4 +358,6 @@ def functions(family: str) -> tuple[str, ...]:
         return ACTIVATIONS
     if family == "losses":
         return LOSSES
+    if family == "normalization":
+        return NORMALIZATIONS
     return (family,)

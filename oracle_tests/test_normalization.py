@@ -153,6 +153,33 @@ def test_batch_norm_running_stats_follow_torch(run: dict[str, Any]) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("changes", "error", "argument"),
+    [
+        ({"x": np.zeros(4)}, ValueError, "x"),
+        ({"x": np.zeros((1, 2))}, ValueError, "x"),
+        ({"x": np.zeros((1, 2, 1))}, ValueError, "x"),
+        ({"running_mean": np.zeros(3)}, ValueError, "running_mean"),
+        ({"running_var": None}, TypeError, "running_var"),
+        ({"running_var": np.ones(2, np.float32)}, TypeError, "running_var"),
+        ({"momentum": 1.5}, ValueError, "momentum"),
+        ({"momentum": "0.1"}, TypeError, "momentum"),
+    ],
+)
+def test_batch_norm_running_stats_rejects_bad_arguments(
+    namespace: ModuleType, changes: dict[str, Any], error: type[Exception], argument: str
+) -> None:
+    """Both namespaces raise, naming the argument; rejects a silent broadcast or a deep crash."""
+    args: dict[str, Any] = {
+        "x": np.arange(12.0).reshape(3, 2, 2),
+        "running_mean": np.zeros(2),
+        "running_var": np.ones(2),
+        "momentum": 0.1,
+    }
+    with pytest.raises(error, match=rf"(?<![\w.]){argument}(?!\w)"):
+        namespace.batch_norm_running_stats(**{**args, **changes})
+
+
 def running_var_biased(
     x: Array, running_mean: Array, running_var: Array, momentum: float
 ) -> tuple[Array, Array]:

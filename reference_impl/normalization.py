@@ -75,16 +75,21 @@ and ``y = x``, ``∂L/∂x = dy`` when not training. The mask is an argument so
 that the formula is deterministic; torch draws it (``torch.native_dropout``
 returns it beside the output).
 
-Vectorized closed forms. Each set becomes one row or one channel of a 2-D or
-3-D view; ``d = x − μ`` is formed once and the variance is the mean of d²
-(two passes, never E[x²] − μ², which cancels catastrophically when |μ| ≫ σ).
-The forward is ``y = d · (γ r) + β``. The backward expands the three terms
-into per-set coefficients::
+Vectorized closed forms. Each set becomes one channel of an (N, C, L) view
+(batch norm) or one row of an (R, M) view (layer norm; group norm's rows are
+(n, g) pairs). ``d = x − μ`` is formed once, in the array that will be
+returned, and the variance is the mean of d² (two passes, never E[x²] − μ²,
+which cancels catastrophically when |μ| ≫ σ). The forward is
+``y = d · (γ r) + β``. The backward expands the three terms into per-set
+coefficients of d, written with r x̂ = r² d::
 
-    ∂L/∂x = (γ r) · dy − γ r³ mean(dy · d) · d − γ r mean(dy)
+    ∂L/∂x = r (g − mean(g)) − r³ mean(g d) · d
 
-so every pass over the data is an array operation and the per-set sums are
-``einsum`` contractions that never materialize a product array.
+For batch norm γ is constant on the set and factors out:
+``∂L/∂x = γr (dy − mean(dy) − r² mean(dy d) · d)``, four in-place passes.
+Sums along a row are matrix-vector products with a vector of ones (BLAS),
+dot products along a row ``vecdot``; only per-set coefficients are small
+arrays, every pass over the data is one array operation.
 """
 
 from __future__ import annotations
@@ -436,8 +441,8 @@ def _set_backward_loop(
             grad_input[j] = rstd / n * (n * g - sum_g - xhat * sum_g_xhat)
 
 
-def _zeros_like(array: FloatArray | None, dtype: np.dtype[Any]) -> FloatArray | None:
-    """A float64 accumulator for one parameter gradient (cast to ``dtype`` at the end)."""
+def _accumulator(array: FloatArray | None) -> FloatArray | None:
+    """A float64 accumulator for one parameter gradient (cast to x's dtype at the end)."""
     return None if array is None else np.zeros(array.shape, dtype=np.float64)
 
 
@@ -506,7 +511,7 @@ def batch_norm_backward_loop(
     )
     grad_output = check_grad_output(grad_output, x)
     grad_input = np.empty_like(x)
-    grad_weight, grad_bias = _zeros_like(w, x.dtype), _zeros_like(b, x.dtype)
+    grad_weight, grad_bias = _accumulator(w), _accumulator(b)
     for c, (members, affine) in enumerate(_channel_sets(x.shape)):
         if training:
             mean, rstd = _set_statistics_loop(x, members, eps)
@@ -591,7 +596,7 @@ def layer_norm_backward_loop(
     x, shape, w, b, eps = _check_layer_norm(x, normalized_shape, weight, bias, eps)
     grad_output = check_grad_output(grad_output, x)
     grad_input = np.empty_like(x)
-    grad_weight, grad_bias = _zeros_like(w, x.dtype), _zeros_like(b, x.dtype)
+    grad_weight, grad_bias = _accumulator(w), _accumulator(b)
     for members, affine in _row_sets(x, shape):
         mean, rstd = _set_statistics_loop(x, members, eps)
         _set_backward_loop(
@@ -651,7 +656,7 @@ def group_norm_backward_loop(
     x, groups, w, b, eps = _check_group_norm(x, num_groups, weight, bias, eps)
     grad_output = check_grad_output(grad_output, x)
     grad_input = np.empty_like(x)
-    grad_weight, grad_bias = _zeros_like(w, x.dtype), _zeros_like(b, x.dtype)
+    grad_weight, grad_bias = _accumulator(w), _accumulator(b)
     for members, affine in _group_sets(x.shape, groups):
         mean, rstd = _set_statistics_loop(x, members, eps)
         _set_backward_loop(

@@ -30,6 +30,7 @@ TARGETS = {
     "activations": 2.5,
     "losses": 2.5,
     "recurrent": 2.0,
+    "normalization": 2.0,
 }
 
 # (N, C_in, H, W, C_out, k, stride, padding, dilation)
@@ -54,6 +55,11 @@ ACTIVATIONS = ("sigmoid", "relu", "tanh", "softmax", "log_softmax")
 #: (T, N, I, H) of the recurrent problems, batch first
 RECURRENT_SHAPE = (32, 16, 64, 128)
 RECURRENT = ("lstm", "gru")
+#: (N, C, H, W) for batch_norm and group_norm (8 groups); (rows, features) for layer_norm
+NORM_IMAGE_SHAPE = (32, 64, 28, 28)
+NORM_GROUPS = 8
+NORM_ROWS_SHAPE = (4096, 1024)
+NORMALIZATIONS = ("batch_norm", "layer_norm", "group_norm")
 LOSSES = (
     "mse_loss",
     "l1_loss",
@@ -101,6 +107,9 @@ _TORCH: dict[str, TorchForward] = {
     "cross_entropy": F.cross_entropy,
     "lstm": _torch_sequence("lstm"),
     "gru": _torch_sequence("gru"),
+    "batch_norm": F.batch_norm,
+    "layer_norm": F.layer_norm,
+    "group_norm": F.group_norm,
 }
 
 
@@ -112,7 +121,9 @@ class Problem:
     first; ``options`` its other keyword arguments; ``grad`` the upstream
     gradient (a 0-d one for a reduced loss; a tuple of them, batch first, for
     a forward with several outputs); ``diff`` the names of the arrays torch
-    differentiates, in the order the backward returns them.
+    differentiates, in the order the backward returns them. The first
+    ``extra["positional"]`` arrays (default: all) are passed by position, the
+    others by keyword (``layer_norm(x, normalized_shape, weight=..., bias=...)``).
     """
 
     family: str
@@ -150,12 +161,19 @@ class Problem:
             self.extra,
         )
 
+    def _split(self, values: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """The positional arrays and the keyword arrays plus options of one call."""
+        count = int(self.extra.get("positional", len(values)))
+        names = list(values)
+        keywords = {k: values[k] for k in names[count:]}
+        return [values[k] for k in names[:count]], {**keywords, **self.options}
+
     def ours(self, namespace: Any) -> Callable[[], None]:
         """Forward then backward through ``namespace`` (vectorized or loops)."""
         forward = getattr(namespace, self.function)
         backward = getattr(namespace, self.function + "_backward")
-        args = list(self.arrays.values())
-        options, grad = self.options, self.grad
+        args, options = self._split(self.arrays)
+        grad = self.grad
 
         def step() -> None:
             forward(*args, **options)
@@ -171,8 +189,7 @@ class Problem:
             for k, v in self.arrays.items()
         }
         leaves = [tensors[k] for k in self.diff]
-        args = list(tensors.values())
-        options = self.options
+        args, options = self._split(tensors)
         grads = self.grad if isinstance(self.grad, tuple) else (self.grad,)
         upstream = [torch.from_numpy(g.copy()) for g in grads]
 
@@ -341,6 +358,44 @@ def _recurrent(function: str, dtype: str) -> Problem:
     )
 
 
+def _normalization(function: str, dtype: str) -> Problem:
+    """Training-mode batch norm and group norm on images, layer norm on rows; γ and β given."""
+    rng = _rng(function, dtype)
+    shape = NORM_ROWS_SHAPE if function == "layer_norm" else NORM_IMAGE_SHAPE
+    features = shape[-1] if function == "layer_norm" else shape[1]
+    x = 2 * _normal(rng, shape, dtype) + 1
+    arrays: dict[str, Array] = {"x": x}
+    options: dict[str, Any] = {}
+    extra: dict[str, Any] = {"shared": ("running_mean", "running_var", "weight", "bias")}
+    if function == "batch_norm":
+        arrays["running_mean"] = np.zeros(features, dtype=dtype)
+        arrays["running_var"] = np.ones(features, dtype=dtype)
+        options["training"] = True
+        label = f"{','.join(map(str, shape))} training"
+    elif function == "layer_norm":
+        options["normalized_shape"] = (features,)
+        extra["positional"] = 1
+        label = f"{shape[0]},{shape[1]} over ({features},)"
+    else:
+        options["num_groups"] = NORM_GROUPS
+        extra["positional"] = 1
+        label = f"{','.join(map(str, shape))} G={NORM_GROUPS}"
+    arrays["weight"] = 1 + _normal(rng, (features,), dtype) / 4
+    arrays["bias"] = _normal(rng, (features,), dtype)
+    return Problem(
+        "normalization",
+        function,
+        label,
+        dtype,
+        math.prod(shape),
+        arrays,
+        options,
+        _normal(rng, shape, dtype),
+        ("x", "weight", "bias"),
+        extra,
+    )
+
+
 def builders(family: str, dtype: str) -> Iterator[Callable[[], Problem]]:
     """Constructors of the problems of ``family`` in ``dtype``, in table order."""
     if family == "conv2d":
@@ -361,6 +416,9 @@ def builders(family: str, dtype: str) -> Iterator[Callable[[], Problem]]:
     elif family == "recurrent":
         for name in RECURRENT:
             yield partial(_recurrent, name, dtype)
+    elif family == "normalization":
+        for name in NORMALIZATIONS:
+            yield partial(_normalization, name, dtype)
     else:
         raise ValueError(f"unknown family {family!r}")
 
@@ -373,4 +431,6 @@ def functions(family: str) -> tuple[str, ...]:
         return LOSSES
     if family == "recurrent":
         return RECURRENT
+    if family == "normalization":
+        return NORMALIZATIONS
     return (family,)

@@ -27,6 +27,7 @@ FAMILIES = (
     "activations",
     "losses",
     "recurrent",
+    "normalization",
 )
 
 THREAD_VARIABLES = (

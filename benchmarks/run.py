@@ -213,15 +213,15 @@ def _geomean(values: list[float]) -> float:
 
 def _print_row_header() -> None:
     print(
-        f"{'family':<12} {'function':<33} {'shape':<30} {'dtype':<8} "
+        f"{'family':<13} {'function':<33} {'shape':<30} {'dtype':<8} "
         f"{'ours ms':>9} {'torch ms':>9} {'ratio':>6}"
     )
-    print("-" * 113)
+    print("-" * 114)
 
 
 def _print_row(row: Row) -> None:
     print(
-        f"{row.family:<12} {row.function:<33} {row.shape:<30} {row.dtype:<8} "
+        f"{row.family:<13} {row.function:<33} {row.shape:<30} {row.dtype:<8} "
         f"{row.ours_ms:>9.2f} {row.torch_ms:>9.2f} {row.ratio:>6.2f}",
         flush=True,
     )
@@ -267,7 +267,7 @@ def run(args: argparse.Namespace, threads: int) -> int:
     for family in families:
         if not _available(family):
             missing.append(family)
-            print(f"{family:<12} not available (reference_impl.vectorized has no {family})")
+            print(f"{family:<13} not available (reference_impl.vectorized has no {family})")
             continue
         for dtype in dtypes:
             for build in builders(family, dtype):
@@ -289,17 +289,17 @@ def run(args: argparse.Namespace, threads: int) -> int:
                     Summary(family, dtype, g, TARGETS[family], g <= TARGETS[family], len(ratios))
                 )
     print("\ngeometric mean of ours / torch per family and dtype")
-    print(f"{'family':<12} {'dtype':<8} {'problems':>8} {'geomean':>8} {'target':>7}  result")
-    print("-" * 55)
+    print(f"{'family':<13} {'dtype':<8} {'problems':>8} {'geomean':>8} {'target':>7}  result")
+    print("-" * 56)
     for s in summaries:
         verdict = "PASS" if s.passed else "FAIL"
         print(
-            f"{s.family:<12} {s.dtype:<8} {s.problems:>8} {s.geomean:>8.2f} "
+            f"{s.family:<13} {s.dtype:<8} {s.problems:>8} {s.geomean:>8.2f} "
             f"{'≤ ' + format(s.target, '.1f'):>7}  {verdict}"
         )
     for family in missing:
         print(
-            f"{family:<12} {'':<8} {'':>8} {'-':>8} {'≤ ' + format(TARGETS[family], '.1f'):>7}  "
+            f"{family:<13} {'':<8} {'':>8} {'-':>8} {'≤ ' + format(TARGETS[family], '.1f'):>7}  "
             "not available"
         )
 
@@ -323,8 +323,8 @@ def run(args: argparse.Namespace, threads: int) -> int:
         print(
             "\nreference_impl.loops, one forward + backward on the smallest problem of each family"
         )
-        print(f"{'family':<12} {'function':<33} {'shape':<30} {'dtype':<8} {'seconds':>10}")
-        print("-" * 97)
+        print(f"{'family':<13} {'function':<33} {'shape':<30} {'dtype':<8} {'seconds':>10}")
+        print("-" * 98)
         for family in families:
             if family in missing:
                 continue
@@ -340,7 +340,7 @@ def run(args: argparse.Namespace, threads: int) -> int:
                         f"  est. from {t.examples_run} of {t.batch} examples" if t.estimated else ""
                     )
                     print(
-                        f"{t.family:<12} {t.function:<33} {t.shape:<30} {t.dtype:<8} "
+                        f"{t.family:<13} {t.function:<33} {t.shape:<30} {t.dtype:<8} "
                         f"{t.seconds:>10.2f}{note}",
                         flush=True,
                     )

@@ -12,9 +12,18 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from reference_impl import activations, conv, dense, losses, optim, pooling, recurrent
+from reference_impl import (
+    activations,
+    conv,
+    dense,
+    losses,
+    normalization,
+    optim,
+    pooling,
+    recurrent,
+)
 
-FAMILIES = (activations, conv, dense, losses, optim, pooling, recurrent)
+FAMILIES = (activations, conv, dense, losses, normalization, optim, pooling, recurrent)
 
 
 def namespace(suffix: str) -> dict[str, Callable[..., Any]]:

@@ -274,3 +274,53 @@ def gru(
     )
     output, h_n = torch.gru(x, h, params, has_biases, 1, 0.0, False, False, batch_first)
     return output, h_n.squeeze(0)
+
+
+def layer_norm(
+    x: torch.Tensor,
+    normalized_shape: Any,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    eps: float,
+) -> torch.Tensor:
+    """``F.layer_norm``; an int ``normalized_shape`` (as ``nn.LayerNorm`` takes) becomes a tuple."""
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    return F.layer_norm(x, tuple(normalized_shape), weight, bias, eps)
+
+
+def dropout(x: torch.Tensor, mask: torch.Tensor | None, p: float, training: bool) -> torch.Tensor:
+    """torch's dropout with a given mask: the kernel ``native_dropout`` applies its own mask with.
+
+    ``torch.native_dropout(x, p, True)`` draws a mask and returns
+    ``native_dropout_backward(x, mask, scale)``-equivalent output, with
+    ``scale = 1/(1 − p)`` (0 for p = 1) as ATen computes it; autograd
+    differentiates that kernel. Not training, ``F.dropout`` is the identity.
+    (``oracle_tests/test_normalization.py`` checks the formula against
+    ``native_dropout``'s own random masks as well.)
+    """
+    if not training:
+        return F.dropout(x, p=p, training=False)
+    assert mask is not None
+    scale = 0.0 if p == 1 else 1.0 / (1.0 - p)
+    output: torch.Tensor = torch.ops.aten.native_dropout_backward(x, mask, scale)
+    return output
+
+
+def group_norm(
+    x: torch.Tensor,
+    num_groups: int,
+    weight: torch.Tensor | None,
+    bias: torch.Tensor | None,
+    eps: float,
+) -> torch.Tensor:
+    """``F.group_norm``; a missing weight beside a bias becomes a constant weight of ones.
+
+    torch 2.13's CPU backward of ``group_norm`` with ``weight=None`` and a
+    bias that requires grad fails ("tensor does not have a device"). A weight
+    of ones that does not require grad is the same function and takes the
+    working path; the gradient of the absent weight stays ``None``.
+    """
+    if weight is None and bias is not None:
+        weight = torch.ones(x.shape[1], dtype=x.dtype)
+    return F.group_norm(x, num_groups, weight, bias, eps)

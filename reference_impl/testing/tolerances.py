@@ -107,3 +107,123 @@ def unrolled_length(steps: int, step_forward: int, step_backward: int, final_sum
     then a sum of ``final_sum`` terms over batch and time.
     """
     return steps * (step_forward + step_backward + 2 * ELEMENTARY_ULPS) + final_sum
+
+
+# ----------------------------------------------------------------------------- normalization
+#
+# Batch, layer and group norm are not covered by the grid argument above: the
+# mean of a set of n grid values is rounded unless n is a power of two (and
+# torch's Welford and fused kernels round it even then), the variance is a
+# reduction of length n, and the reciprocal square root amplifies nothing but
+# is itself a few ulps. What makes normalization different is *cancellation*:
+# x − μ subtracts two numbers of size M = max|x| to get one of size σ, and the
+# rounding error of μ (or of torch's fused ``x·a + b`` form, which subtracts
+# μ·a from x·a) is an absolute error of order u·M, which x̂ = (x − μ)·r turns
+# into u·M·r. Grid values make neither the mean nor the fused form exact, so
+# the bound has to carry that factor explicitly.
+
+
+def normalization_length(
+    n: int,
+    m: int,
+    kappa: float,
+    xhat_max: float,
+    rstd_max: float,
+    gain: float,
+) -> int:
+    """The effective reduction length of a normalization, for :func:`bound`.
+
+    The quantities, per set of statistics (one channel for batch norm, one
+    row for layer norm, one example's group for group norm), maximised over
+    the sets and computed exactly from the case's arguments:
+
+    ``n``
+        the set's size: the length of the sums giving μ and σ²;
+    ``m``
+        the length of the sums giving ∂L/∂γ and ∂L/∂β (n for batch norm, the
+        number of rows for layer norm, N·∏spatial for group norm);
+    ``kappa``  κ = M·r
+        with M the largest |x| (or |μ|) of the set and r = 1/√(σ² + ε): how
+        many "standard deviations" the data sits from zero, the amplification
+        of an absolute error in μ into x̂;
+    ``xhat_max``  X = max |x̂|;
+    ``rstd_max``  R = max r;
+    ``gain``  Γ = max(1, max |γ|).
+
+    Derivation, to first order in u, for one implementation (the upstream
+    gradient dy is drawn on the grid with |dy| ≤ 2, and γ on the grid, so
+    g = γ·dy and sums of grid values are exact):
+
+    1. μ. Any summation order (sequential, pairwise, BLAS, Welford's update
+       ``m += (x − m)/k``) has |Δμ| ≤ 3n·u·M: Higham's bound (n − 1)u·Σ|x|/n
+       plus the division, and Welford's per-step errors of at most 3uM.
+    2. σ². The two-pass sum Σ(x − μ̃)²/n has relative error (n + 3)u; the
+       error of μ̃ enters only to second order, because Σ(x − μ) = 0.
+       Welford's update has relative error n·u·√(1 + μ²/σ²) (Chan, Golub and
+       LeVeque, "Algorithms for computing the sample variance: analysis and
+       recommendations", The American Statistician, 1983), that is
+       |Δσ²| ≤ n·u·σ·√(σ² + μ²) ≤ n·u·σ·M. Through r = (σ² + ε)^(−1/2), whose
+       own rounding is 2u, |Δr|/r ≤ ½·n·u·σ·M/(σ² + ε) + 2u ≤ ½·n·u·κ + 2u,
+       because σ ≤ √(σ² + ε).
+    3. x̂ = (x − μ)·r. |Δx̂| ≤ r·|Δμ| + |x̂|·(|Δr|/r + u)
+       ≤ 3n·u·κ + X·(½n·u·κ + 3u) ≤ u·D,  with  D = nκ(3 + X) + 3X.
+       The fused form ``x·(γr) + (β − μγr)`` of torch's kernels rounds two
+       products of size M·r·|γ| before they cancel: u·κ·Γ, inside Γ·D.
+    4. y = γ x̂ + β: |Δy| ≤ Γ·u·D.                → ``forward = Γ D``
+    5. ∂L/∂x = r (g − mean g) − r x̂ mean(g x̂), with |g| ≤ 2Γ.
+       First term: g − mean g is exact but for two roundings, of size at
+       most 4Γ; r carries |Δr|/r ≤ ½nuκ + 2u: at most 2rΓ·u·(nκ + 4n + 8).
+       Second term: mean(g x̂) has size at most 2Γ·X and error
+       2Γ(|Δx̂| + 3nuX); with x̂ and its error,
+       r·(|Δx̂|·2ΓX + X·2Γ(|Δx̂| + 3nuX)) ≤ 2rΓ·u·(2X·D + 3nX²).
+       The result can cancel far below the size of its terms (with n = 2 it
+       is of order ε/σ² only), so the error is measured against the
+       comparison's floor of 1, not against ∂L/∂x:
+       → ``backward = 2RΓ (nκ + 4n + 8 + 2XD + 3nX²)``
+    6. ∂L/∂γ = Σ dy x̂ over m terms: 2m·u·D + (m + 2)u·2m·X
+       → ``parameters = 2m (D + (m + 2) X)``.
+       ∂L/∂β = Σ dy is a sum of grid values: exact.
+
+    The effective length is the largest of the three (and at least n); it
+    goes into :func:`bound`, whose SAFETY factor covers the two
+    implementations being compared, each within the estimate above. Running
+    statistics have their own bound: see ``oracle_tests/test_normalization.py``.
+
+    Orders of magnitude: grid data (M ≤ 4, σ ≈ 1.5, r ≈ 0.6, κ ≈ 3, X ≈ 2) with
+    n = 6 and Γ = 4 gives a few thousand, i.e. about 1e-3 in float32 and
+    2e-12 in float64. A set whose mean sits far from zero relative to its
+    spread (x ≈ 3 ± 1/32: κ ≈ 100) or whose variance is below ε (r = 1/√ε ≈ 316)
+    makes the float32 bound loose (up to ~1) while float64 stays near 1e-9:
+    those corners are decided in float64. A wrong formula (a missing term, a
+    biased for an unbiased variance, a wrong axis) is off by a relative O(1).
+    """
+    d = n * kappa * (3 + xhat_max) + 3 * xhat_max
+    forward = gain * d
+    backward = (
+        2 * rstd_max * gain * (n * kappa + 4 * n + 8 + 2 * xhat_max * d + 3 * n * xhat_max**2)
+    )
+    parameters = 2 * m * (d + (m + 2) * xhat_max)
+    return int(np.ceil(max(n, forward, backward, parameters)))
+
+
+def normalization_sets(
+    sets: np.ndarray[Any, Any],
+    eps: float,
+    mean: np.ndarray[Any, Any] | None = None,
+    var: np.ndarray[Any, Any] | None = None,
+) -> tuple[float, float, float]:
+    """``(κ, X, R)`` of the sets, one per row of ``sets`` (each row one set), in float64.
+
+    ``mean`` and ``var`` replace the sets' own (biased) statistics, for eval
+    mode's running statistics.
+    """
+    values = np.asarray(sets, dtype=np.float64)
+    if values.size == 0:
+        return 0.0, 0.0, 0.0
+    mu = values.mean(axis=1) if mean is None else np.asarray(mean, dtype=np.float64)
+    variance = values.var(axis=1) if var is None else np.asarray(var, dtype=np.float64)
+    rstd = 1 / np.sqrt(variance + eps)
+    magnitude = np.maximum(np.abs(values).max(axis=1), np.abs(mu))
+    kappa = float(np.max(magnitude * rstd))
+    xhat = float(np.max(np.abs(values - mu[:, None]) * rstd[:, None]))
+    return kappa, xhat, float(np.max(rstd))

@@ -103,33 +103,14 @@ import numpy as np
 
 from reference_impl._validation import (
     FloatArray,
+    check_bool,
+    check_grad_output,
     check_shape,
     float_array,
     is_int,
     same_dtype,
     scalar,
 )
-
-__all__ = [
-    "batch_norm_backward_loop",
-    "batch_norm_backward_vectorized",
-    "batch_norm_loop",
-    "batch_norm_running_stats_loop",
-    "batch_norm_running_stats_vectorized",
-    "batch_norm_vectorized",
-    "dropout_backward_loop",
-    "dropout_backward_vectorized",
-    "dropout_loop",
-    "dropout_vectorized",
-    "group_norm_backward_loop",
-    "group_norm_backward_vectorized",
-    "group_norm_loop",
-    "group_norm_vectorized",
-    "layer_norm_backward_loop",
-    "layer_norm_backward_vectorized",
-    "layer_norm_loop",
-    "layer_norm_vectorized",
-]
 
 Gradients = tuple[FloatArray, FloatArray | None, FloatArray | None]
 #: validated batch_norm arguments: x, running_mean, running_var, weight, bias, training, eps
@@ -146,13 +127,6 @@ Index = tuple[int, ...]
 
 # ------------------------------------------------------------------ validation
 # (validators specific to this family; candidates for reference_impl/_validation.py)
-
-
-def check_flag(name: str, value: object) -> bool:
-    """A boolean switch (``training``): ``bool`` or ``numpy.bool_``, nothing else."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
 
 
 def check_eps(eps: object) -> float:
@@ -181,14 +155,6 @@ def check_per_channel(name: str, array: object, channels: int) -> FloatArray | N
             f"{name} must have shape ({channels},), one value per channel of x, got {array.shape}"
         )
     return array
-
-
-def check_grad_output(grad_output: object, x: FloatArray) -> FloatArray:
-    """The upstream gradient: a float array of the output's (= x's) shape and dtype."""
-    grad_output = float_array("grad_output", grad_output)
-    same_dtype(grad_output=grad_output, x=x)
-    check_shape("grad_output", grad_output, x.shape)
-    return grad_output
 
 
 def _more_than_one_value(x: FloatArray, n: int, what: str) -> None:
@@ -224,7 +190,7 @@ def _check_batch_norm(
     w = check_per_channel("weight", weight, channels)
     b = check_per_channel("bias", bias, channels)
     same_dtype(x=x, running_mean=mean, running_var=var, weight=w, bias=b)
-    training = check_flag("training", training)
+    training = check_bool("training", training)
     check_fraction("momentum", momentum)
     eps = check_eps(eps)
     if (mean is None) != (var is None):
@@ -344,7 +310,7 @@ def _check_dropout(
 ) -> tuple[FloatArray, np.ndarray[Any, np.dtype[np.bool_]] | None, float, bool]:
     x = float_array("x", x)
     p = check_fraction("p", p)
-    training = check_flag("training", training)
+    training = check_bool("training", training)
     if mask is None:
         if training:
             raise TypeError("mask must be a boolean numpy.ndarray when training, got None")
@@ -509,7 +475,7 @@ def batch_norm_backward_loop(
     x, rm, rv, w, b, training, eps = _check_batch_norm(
         x, running_mean, running_var, weight, bias, training, momentum, eps
     )
-    grad_output = check_grad_output(grad_output, x)
+    grad_output = check_grad_output(grad_output, x.shape, x)
     grad_input = np.empty_like(x)
     grad_weight, grad_bias = _accumulator(w), _accumulator(b)
     for c, (members, affine) in enumerate(_channel_sets(x.shape)):
@@ -594,7 +560,7 @@ def layer_norm_backward_loop(
 ) -> Gradients:
     """``(∂L/∂x, ∂L/∂γ, ∂L/∂β)``: ``dx = (r/M)(M g − Σ g − x̂ Σ g x̂)`` per row, ``g = dy γ``."""
     x, shape, w, b, eps = _check_layer_norm(x, normalized_shape, weight, bias, eps)
-    grad_output = check_grad_output(grad_output, x)
+    grad_output = check_grad_output(grad_output, x.shape, x)
     grad_input = np.empty_like(x)
     grad_weight, grad_bias = _accumulator(w), _accumulator(b)
     for members, affine in _row_sets(x, shape):
@@ -654,7 +620,7 @@ def group_norm_backward_loop(
 ) -> Gradients:
     """``(∂L/∂x, ∂L/∂γ, ∂L/∂β)``: the three-term dx per (example, group), γ per channel."""
     x, groups, w, b, eps = _check_group_norm(x, num_groups, weight, bias, eps)
-    grad_output = check_grad_output(grad_output, x)
+    grad_output = check_grad_output(grad_output, x.shape, x)
     grad_input = np.empty_like(x)
     grad_weight, grad_bias = _accumulator(w), _accumulator(b)
     for members, affine in _group_sets(x.shape, groups):
@@ -708,7 +674,7 @@ def dropout_backward_loop(
 ) -> FloatArray:
     """``∂L/∂x_i = dy_i / (1 − p)`` where kept, 0 where dropped; ``dy`` when not training."""
     x, mask, p, training = _check_dropout(x, mask, p, training)
-    grad_output = check_grad_output(grad_output, x)
+    grad_output = check_grad_output(grad_output, x.shape, x)
     grad_input = np.empty_like(x)
     scale = _keep_scale(p)
     for i in np.ndindex(x.shape):
@@ -818,7 +784,7 @@ def batch_norm_backward_vectorized(
     x, rm, rv, w, b, training, eps = _check_batch_norm(
         x, running_mean, running_var, weight, bias, training, momentum, eps
     )
-    grad_output = check_grad_output(grad_output, x)
+    grad_output = check_grad_output(grad_output, x.shape, x)
     view, dy = _batch_view(x), _batch_view(grad_output)
     n = view.shape[0] * view.shape[2]
     grad_input = np.empty(view.shape, dtype=x.dtype)
@@ -908,7 +874,7 @@ def layer_norm_backward_vectorized(
     products with it, so x̂ is never formed.
     """
     x, shape, w, b, eps = _check_layer_norm(x, normalized_shape, weight, bias, eps)
-    grad_output = check_grad_output(grad_output, x)
+    grad_output = check_grad_output(grad_output, x.shape, x)
     size = math.prod(shape)
     rows, dy = x.reshape(-1, size), grad_output.reshape(-1, size)
     grad_input = np.empty(rows.shape, dtype=x.dtype)
@@ -985,7 +951,7 @@ def group_norm_backward_vectorized(
     never formed.
     """
     x, groups, w, b, eps = _check_group_norm(x, num_groups, weight, bias, eps)
-    grad_output = check_grad_output(grad_output, x)
+    grad_output = check_grad_output(grad_output, x.shape, x)
     view, dy = _group_view(x, groups), _group_view(grad_output, groups)
     batch, _, per_group, length = view.shape
     size = per_group * length
@@ -1052,7 +1018,7 @@ def dropout_backward_vectorized(
 ) -> FloatArray:
     """``dy · mask · 1/(1 − p)``; ``dy`` (a copy) when not training."""
     x, mask, p, training = _check_dropout(x, mask, p, training)
-    grad_output = check_grad_output(grad_output, x)
+    grad_output = check_grad_output(grad_output, x.shape, x)
     if not training:
         passed: FloatArray = grad_output.copy()
         return passed

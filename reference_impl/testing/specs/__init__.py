@@ -20,7 +20,12 @@ FAMILIES = [
 SPECS: list[FormulaSpec] = [spec for family in FAMILIES for spec in getattr(family, "SPECS", [])]
 
 #: public names that are not forward/backward pairs → the test that checks each against torch
-OTHER_PUBLIC_NAMES = {"sgd_step": "oracle_tests.test_optim:test_sgd_step_trajectory_matches_torch"}
+OTHER_PUBLIC_NAMES = {
+    "sgd_step": "oracle_tests.test_optim:test_sgd_step_trajectory_matches_torch",
+    "adam_step": "oracle_tests.test_optim:test_adam_step_trajectory_matches_torch",
+    "adamw_step": "oracle_tests.test_optim:test_adamw_step_trajectory_matches_torch",
+    "rmsprop_step": "oracle_tests.test_optim:test_rmsprop_step_trajectory_matches_torch",
+}
 
 
 def spec_named(name: str) -> FormulaSpec:

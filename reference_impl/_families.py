@@ -12,9 +12,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from reference_impl import activations, conv, dense, losses, optim, pooling
+from reference_impl import activations, conv, conv_transpose, dense, losses, optim, pooling
 
-FAMILIES = (activations, conv, dense, losses, optim, pooling)
+FAMILIES = (activations, conv, conv_transpose, dense, losses, optim, pooling)
 
 
 def namespace(suffix: str) -> dict[str, Callable[..., Any]]:

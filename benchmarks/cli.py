@@ -19,7 +19,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-FAMILIES = ("conv2d", "max_pool2d", "avg_pool2d", "linear", "activations", "losses")
+FAMILIES = (
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "linear",
+    "activations",
+    "losses",
+    "conv_transpose2d",
+    "optimizers",
+)
 
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS",

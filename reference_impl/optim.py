@@ -410,31 +410,42 @@ def _adam_loop(a: _Adam) -> tuple[FloatArray, State]:
 
 
 def _adam_vectorized(a: _Adam) -> tuple[FloatArray, State]:
-    """One step on whole arrays, in torch's order of operations (``_single_tensor_adam``)."""
+    """One step on whole arrays, in torch's order of operations (``_single_tensor_adam``).
+
+    Every result is written into a fresh array (``out=``), one scratch array
+    is reused for ``g²`` and the denominator: no other temporaries, and 0-d
+    parameters stay arrays.
+    """
     t, step_size, root_correction2 = a.corrections()
     dtype = a.param.dtype.type
+
+    def fresh() -> FloatArray:
+        return np.empty_like(a.param)
+
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        g = np.negative(a.grad) if a.maximize else a.grad
-        theta = a.param
-        if a.weight_decay != 0:
-            if a.decoupled:
-                theta = theta * dtype(1 - a.lr * a.weight_decay)
-            else:
-                g = g + dtype(a.weight_decay) * theta
+        g = np.negative(a.grad, out=fresh()) if a.maximize else a.grad
+        if a.weight_decay != 0 and not a.decoupled:
+            decay = np.multiply(a.param, dtype(a.weight_decay), out=fresh())
+            g = np.add(g, decay, out=decay)
         exp_avg = _lerp(a.exp_avg, g, 1 - a.beta1)
-        exp_avg_sq = a.exp_avg_sq * dtype(a.beta2)
-        exp_avg_sq += dtype(1 - a.beta2) * g * g
+        scratch = np.multiply(g, g, out=fresh())
+        scratch *= dtype(1 - a.beta2)
+        exp_avg_sq = np.multiply(a.exp_avg_sq, dtype(a.beta2), out=fresh())
+        exp_avg_sq += scratch
         new: State = {"step": t, "exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}
         second = exp_avg_sq
         if a.max_exp_avg_sq is not None:
-            second = new["max_exp_avg_sq"] = np.maximum(a.max_exp_avg_sq, exp_avg_sq)
-        denom = np.sqrt(second)
+            second = new["max_exp_avg_sq"] = np.maximum(a.max_exp_avg_sq, exp_avg_sq, out=fresh())
+        denom = np.sqrt(second, out=scratch)
         denom /= dtype(root_correction2)
         denom += dtype(a.eps)
-        update = dtype(-step_size) * exp_avg
-        update /= denom
-        new_param = theta + update
-    return _arrays(new_param, new)
+        new_param = np.multiply(exp_avg, dtype(-step_size), out=fresh())
+        new_param /= denom
+        if a.weight_decay != 0 and a.decoupled:
+            new_param += np.multiply(a.param, dtype(1 - a.lr * a.weight_decay), out=denom)
+        else:
+            new_param += a.param
+    return new_param, new
 
 
 def _arrays(new_param: Any, new: State) -> tuple[FloatArray, State]:
@@ -445,10 +456,13 @@ def _arrays(new_param: Any, new: State) -> tuple[FloatArray, State]:
 def _lerp(start: FloatArray, end: FloatArray, weight: float) -> FloatArray:
     """``start + w (end − start)``, evaluated as torch's ``lerp`` (from the nearer end)."""
     w = start.dtype.type(weight)
-    difference = np.subtract(end, start)
+    out = np.subtract(end, start, out=np.empty_like(start))
     if abs(w) < 0.5:
-        return np.asarray(start + w * difference)
-    return np.asarray(end - (start.dtype.type(1) - w) * difference)
+        out *= w
+        out += start
+        return out
+    out *= start.dtype.type(1) - w
+    return np.subtract(end, out, out=out)
 
 
 def adam_step_loop(

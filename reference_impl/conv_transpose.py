@@ -90,6 +90,15 @@ products ``w[:, :, a, e]ᵀ x`` into the stride-``s`` view of the padded output
 the backward reads the windows of ``δ̄`` (:func:`~reference_impl.window.windows`)
 as one patch matrix per image and contracts it with ``w`` (for ``∂L/∂x``) or
 with ``x`` (for ``∂L/∂w``), one BLAS product per group.
+
+Reference: Vincent Dumoulin and Francesco Visin, "A guide to convolution
+arithmetic for deep learning" (2016, arXiv:1603.07285), chapter 4: §4.1–4.2
+(a transposed convolution swaps the forward and backward passes of a
+convolution, multiplying by ``Cᵀ`` where the convolution multiplies by ``C``)
+and Relationship 14 in §4.6 (the equivalent direct convolution of the input
+stretched by ``s − 1`` zeros and padded by ``k − p − 1``, and the
+``a = (i + 2p − k) mod s`` zeros added at the bottom and right: torch's
+``output_padding``). Dilation and groups follow torch.
 """
 
 from __future__ import annotations

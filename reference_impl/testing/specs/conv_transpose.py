@@ -82,6 +82,12 @@ def conv_transpose2d_cases(draw: st.DrawFn, dtype: np.dtype[Any], steer: Steer) 
         dilation = _pair(draw, steer, "dilation", "dilation > 1", 2)
         stride = _pair(draw, steer, "stride", "stride > 1", 3)
     extra = _output_padding(draw, steer, stride, dilation, beyond)
+    if "stride" not in steer.fixed:
+        # a held output_padding needs a stride (or dilation) above it on each axis
+        stride = (
+            stride[0] if extra[0] < max(stride[0], dilation[0]) else extra[0] + 1,
+            stride[1] if extra[1] < max(stride[1], dilation[1]) else extra[1] + 1,
+        )
 
     if "padding" in steer.fixed:
         padding: Any = steer.fixed["padding"]

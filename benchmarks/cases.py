@@ -31,6 +31,8 @@ TARGETS = {
     "losses": 2.5,
     "recurrent": 2.0,
     "normalization": 2.0,
+    "conv_transpose2d": 1.5,
+    "optimizers": 2.0,
 }
 
 # (N, C_in, H, W, C_out, k, stride, padding, dilation)
@@ -110,6 +112,7 @@ _TORCH: dict[str, TorchForward] = {
     "batch_norm": F.batch_norm,
     "layer_norm": F.layer_norm,
     "group_norm": F.group_norm,
+    "conv_transpose2d": F.conv_transpose2d,
 }
 
 
@@ -396,6 +399,99 @@ def _normalization(function: str, dtype: str) -> Problem:
     )
 
 
+def _conv_transpose(shape: tuple[int, ...], dtype: str) -> Problem:
+    """The transpose of the conv2d problem ``shape``: its output size in, its input size out.
+
+    ``x`` has the conv2d output's shape and ``weight`` is the conv2d weight
+    ``(C_out, C_in, k, k)``, read as ``(C_in, C_out / groups, k, k)`` of the
+    transposed layer; ``output_padding`` recovers the conv2d input size.
+    """
+    n, c_in, h, w, c_out, k, stride, padding, dilation = shape
+    rng = _rng("conv_transpose2d", shape, dtype)
+    h_small = output_size(h, k, stride, padding, padding, dilation)
+    w_small = output_size(w, k, stride, padding, padding, dilation)
+    extra = (h + 2 * padding - dilation * (k - 1) - 1) % stride
+    label = f"{n},{c_out},{h_small},{w_small} -> {c_in} k{k} s{stride} p{padding}"
+    if dilation != 1:
+        label += f" d{dilation}"
+    return Problem(
+        "conv_transpose2d",
+        "conv_transpose2d",
+        label,
+        dtype,
+        n * c_out * h_small * w_small * c_in * k * k,
+        {
+            "x": _normal(rng, (n, c_out, h_small, w_small), dtype),
+            "weight": _normal(rng, (c_out, c_in, k, k), dtype) / math.sqrt(c_out * k * k),
+            "bias": _normal(rng, (c_in,), dtype),
+        },
+        {"stride": stride, "padding": padding, "output_padding": extra, "dilation": dilation},
+        _normal(rng, (n, c_in, h, w), dtype),
+        ("x", "weight", "bias"),
+        {"shared": ("weight", "bias")},
+    )
+
+
+#: one optimizer step on a parameter of this many elements
+OPTIMIZER_SHAPE = (1000, 1000)
+OPTIMIZERS = ("adam_step",)
+_TORCH_OPTIMIZERS = {"adam_step": torch.optim.Adam}
+
+
+class StepProblem(Problem):
+    """One optimizer step: ours chains ``(param, state)`` from call to call, as torch does.
+
+    torch's side is ``optimizer.step()`` of ``torch.optim`` with its defaults,
+    which on the CPU is the single-tensor loop (``foreach`` and ``fused`` are
+    for accelerators unless asked for).
+    """
+
+    def head(self, n: int) -> StepProblem:
+        arrays = {k: np.ascontiguousarray(v[:n]) for k, v in self.arrays.items()}
+        return StepProblem(
+            self.family, self.function, self.label, self.dtype, self.cost, arrays,
+            self.options, self.grad, self.diff, self.extra,
+        )  # fmt: skip
+
+    def ours(self, namespace: Any) -> Callable[[], None]:
+        step = getattr(namespace, self.function)
+        grad, options = self.arrays["grad"], self.options
+        param, state = step(self.arrays["param"], grad, None, **options)
+
+        def run() -> None:
+            nonlocal param, state
+            param, state = step(param, grad, state, **options)
+
+        return run
+
+    def torch(self) -> Callable[[], None]:
+        param = torch.nn.Parameter(torch.from_numpy(self.arrays["param"].copy()))
+        param.grad = torch.from_numpy(self.arrays["grad"].copy())
+        optimizer = _TORCH_OPTIMIZERS[self.function]([param], **self.options)
+        optimizer.step()
+
+        def run() -> None:
+            optimizer.step()
+
+        return run
+
+
+def _optimizer(function: str, dtype: str) -> Problem:
+    rng = _rng(function, dtype)
+    shape = OPTIMIZER_SHAPE
+    return StepProblem(
+        "optimizers",
+        function,
+        f"{shape[0]}x{shape[1]}",
+        dtype,
+        shape[0] * shape[1],
+        {"param": _normal(rng, shape, dtype), "grad": _normal(rng, shape, dtype)},
+        {"lr": 1e-3},
+        np.asarray(0.0, dtype=dtype),
+        (),
+    )
+
+
 def builders(family: str, dtype: str) -> Iterator[Callable[[], Problem]]:
     """Constructors of the problems of ``family`` in ``dtype``, in table order."""
     if family == "conv2d":
@@ -419,6 +515,12 @@ def builders(family: str, dtype: str) -> Iterator[Callable[[], Problem]]:
     elif family == "normalization":
         for name in NORMALIZATIONS:
             yield partial(_normalization, name, dtype)
+    elif family == "conv_transpose2d":
+        for conv_shape in CONV2D_SHAPES:
+            yield partial(_conv_transpose, conv_shape, dtype)
+    elif family == "optimizers":
+        for name in OPTIMIZERS:
+            yield partial(_optimizer, name, dtype)
     else:
         raise ValueError(f"unknown family {family!r}")
 
@@ -433,4 +535,6 @@ def functions(family: str) -> tuple[str, ...]:
         return RECURRENT
     if family == "normalization":
         return NORMALIZATIONS
+    if family == "optimizers":
+        return OPTIMIZERS
     return (family,)

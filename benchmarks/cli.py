@@ -28,6 +28,8 @@ FAMILIES = (
     "losses",
     "recurrent",
     "normalization",
+    "conv_transpose2d",
+    "optimizers",
 )
 
 THREAD_VARIABLES = (

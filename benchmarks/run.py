@@ -89,9 +89,10 @@ class ConvMemory:
 
 def _available(family: str) -> bool:
     names = functions(family)
+    needs_backward = family != "optimizers"  # a step has no backward pass
     return all(
         hasattr(reference_impl.vectorized, n)
-        and hasattr(reference_impl.vectorized, n + "_backward")
+        and (not needs_backward or hasattr(reference_impl.vectorized, n + "_backward"))
         for n in names
     )
 
@@ -254,6 +255,11 @@ def run(args: argparse.Namespace, threads: int) -> int:
         f"ours = reference_impl.vectorized forward + backward; torch = forward + autograd.grad; "
         f"{threads} thread(s) (torch and BLAS), median of {reps} interleaved runs after warm-up"
     )
+    if "optimizers" in families:
+        print(
+            "optimizers: ours = one step (new param and state), torch = optimizer.step() "
+            "with torch.optim's defaults (the single-tensor CPU path, no foreach or fused)"
+        )
     print(
         f"{machine['processor']}, {machine['cpu_count']} cores, Python {machine['python']}, "
         f"NumPy {machine['numpy']}, torch {machine['torch']}\n"

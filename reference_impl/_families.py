@@ -15,6 +15,7 @@ from typing import Any
 from reference_impl import (
     activations,
     conv,
+    conv_transpose,
     dense,
     losses,
     normalization,
@@ -23,7 +24,17 @@ from reference_impl import (
     recurrent,
 )
 
-FAMILIES = (activations, conv, dense, losses, normalization, optim, pooling, recurrent)
+FAMILIES = (
+    activations,
+    conv,
+    conv_transpose,
+    dense,
+    losses,
+    normalization,
+    optim,
+    pooling,
+    recurrent,
+)
 
 
 def namespace(suffix: str) -> dict[str, Callable[..., Any]]:

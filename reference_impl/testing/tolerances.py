@@ -227,3 +227,252 @@ def normalization_sets(
     kappa = float(np.max(magnitude * rstd))
     xhat = float(np.max(np.abs(values - mu[:, None]) * rstd[:, None]))
     return kappa, xhat, float(np.max(rstd))
+
+
+# --------------------------------------------------------------------------- optimizer trajectories
+#
+# An optimizer step is not one formula with one reduction but a chain of them,
+# repeated, that divides by √v: the relative bound above does not carry over.
+# The functions below bound the error of every quantity of a trajectory element
+# by element, following the same recurrences. See ``adam_drift``.
+
+Array = np.ndarray[Any, Any]
+
+
+def _sqrt_error(value: Array, error: Array) -> Array:
+    """Bound on ``|√a − √a'|`` for the exact ``a ≈ value ≥ 0`` and ``|a − a'| ≤ error``.
+
+    ``|√a − √a'| = |a − a'| / (√a + √a') ≤ |a − a'| / √a``, and always
+    ``≤ √|a − a'|``; ``value`` is itself computed, so ``a ≥ value − error``.
+    """
+    low = np.maximum(value - error, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.where(low > 0, error / np.sqrt(low), np.inf)
+    return np.minimum(relative, np.sqrt(error))
+
+
+def _quotient_error(magnitude: Array, error: Array, divisor: Array, divisor_error: Array) -> Array:
+    """Bound on ``|n/d − n'/d'|`` for ``|n| ≤ magnitude``, ``|n − n'| ≤ error``, ``|d − d'|``.
+
+    ``n/d − n'/d' = ((n − n')d + n'(d' − d)) / (d d')``, so the difference is at most
+    ``(error + magnitude·divisor_error/d) / d'`` with ``d ≥ divisor − divisor_error``
+    and ``d' ≥ divisor − 2·divisor_error`` (``divisor`` is itself computed). Infinite
+    when the divisor may vanish: the quotient is then not determined at all.
+    """
+    low = divisor - divisor_error
+    lower = divisor - 2 * divisor_error
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = (error + magnitude * divisor_error / low) / lower
+    return np.where((low > 0) & (lower > 0), bound, np.inf)
+
+
+def _finite_or_inf(*arrays: Array) -> list[Array]:
+    """Each array with ``nan`` (from ``0·∞``) replaced by ``∞``: no bound there."""
+    return [np.where(np.isnan(array), np.inf, array) for array in arrays]
+
+
+def adam_drift(
+    param: Array,
+    grads: list[Array],
+    *,
+    dtype: np.dtype[Any] | type,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+    weight_decay: float,
+    amsgrad: bool,
+    maximize: bool,
+    decoupled: bool,
+) -> list[dict[str, Array]]:
+    r"""Running error bounds of an Adam (``decoupled=False``) or AdamW trajectory.
+
+    Returns, after each step, arrays bounding ``|computed − exact|`` element by
+    element for ``param`` and each state array (torch's keys), where "exact" is
+    the same trajectory in exact arithmetic from the same ``param`` and
+    ``grads`` (with ``1 − βᵗ`` and ``α/(1 − β₁ᵗ)`` as computed in double, which
+    every implementation computes identically). Two implementations may each be
+    off by that much, so they agree within twice the bound.
+
+    Why not ``bound(dtype, K)``
+        ``m`` is a moving average of gradients of both signs and may cancel, so
+        its error is relative to ``M = Σ|terms|``, not to ``|m|``; the update
+        divides it by ``√v̂ + ε``, which may be small, and the division turns an
+        error in ``v`` into one in ``θ`` through ``|m|/(√v̂ + ε)²``. The error of
+        one step is therefore ``lr·M/(√v̂ + ε)`` times a few ``u``, not
+        ``|θ|`` times a few ``u``; and L2 decay feeds ``θ``'s error back into ``g``.
+
+    Model
+        Every operation (``+ − × / √``, and each conversion of a hyper-parameter
+        to the dtype) is correctly rounded: ``fl(a ∘ b) = (a ∘ b)(1 + δ)``,
+        ``|δ| ≤ u``. A sum of terms each carrying relative errors ``≤ k u`` is off
+        by ``k u`` times the sum of their magnitudes (first order: terms in
+        ``u²`` are dropped). Capital letters are such magnitudes, ``e_x`` the error
+        bound of ``x``; ``G = |grad| + λ_L|θ|`` with ``λ_L`` the L2 decay (0 for AdamW).
+
+    Recurrences, per step ``t`` (from ``e = 0``: ``param`` and ``grads`` are exact)
+        * ``g = ±grad + λ_L θ``: the propagated ``λ_L e_θ``, and three roundings
+          (``λ_L``, the product, the sum) of terms at most ``G``:
+          ``e_g = λ_L e_θ + 3u G``.
+        * AdamW ``θ ← θ(1 − αλ)``: the factor and the product round:
+          ``e_θ ← |1 − αλ| e_θ + 2u |θ(1 − αλ)|``.
+        * ``m = β₁m + (1 − β₁)g``, ``M = β₁M + (1 − β₁)G``. Written so, three
+          roundings and two coefficients; as torch's ``lerp``
+          ``m + w(g − m)`` (``w = 1 − β₁``, or ``g − (g − m)(1 − w)`` when
+          ``w ≥ 1/2``) the difference ``g − m`` is at most ``G + M_{t−1}``, and its
+          weight times that is at most ``2M_t`` in either branch, so seven
+          roundings of terms at most ``M_t``, one more for the coefficient:
+          ``e_m = β₁e_m + (1 − β₁)e_g + 8u M``.
+        * ``v = β₂v + (1 − β₂)g²``: terms of one sign, so relative: two roundings
+          per term plus the sum, four with the coefficients, and the propagated
+          ``|g² − g'²| ≤ 2G e_g + e_g²``:
+          ``e_v = β₂e_v + (1 − β₂)(2G e_g + e_g²) + 4u v``.
+        * AMSGrad ``v_max = max(v_max, v)``: the maximum is 1-Lipschitz in each
+          argument and exact: ``e_max = max(e_max, e_v)``.
+        * ``r = √w / √(1 − β₂ᵗ)`` (``w`` = ``v`` or ``v_max``): ``|√w − √w'| ≤
+          min(e_w / √w, √e_w)`` (the first is the derivative bound, the second
+          holds for every ``w ≥ 0``), plus the root and the division:
+          ``e_r = min(e_w/√w, √e_w)/√(1 − β₂ᵗ) + 2u r``.
+        * ``d = r + ε``: ``e_d = e_r + 2u d`` (``ε``'s conversion, the sum).
+        * ``Δ = (α/(1 − β₁ᵗ))·m/d``, magnitude ``A = (α/(1 − β₁ᵗ))·M/d``: the quotient
+          rule ``|m/d − m'/d'| ≤ (e_m + M e_d/d)/d'`` with ``d' ≥ d − e_d`` (infinite
+          when ``d`` may vanish: the step is then not determined), plus the
+          factor's conversion, the product and the division: ``e_Δ = (α/(1 −
+          β₁ᵗ))·(e_m + M e_d/d)/d' + 3u A``. Here the division by ``√v`` shows: an
+          ``e_m`` relative to ``M``, not ``|m|``, is amplified by ``α/d``, and the
+          ratio ``M/d`` (which ``|m|/√v`` never exceeds by much: Cauchy–Schwarz
+          bounds ``M/√v̂`` by ``(Σ_k w₁ₖ²/w₂ₖ)^{1/2}`` with the two bias-corrected
+          weight sequences, about 1 for the first steps) sets the scale.
+        * ``θ ← θ − Δ``: the final sum rounds ``u(|θ_old| + A) ≤ u(|θ_new| + 2A)``:
+          ``e_θ ← e_θ + e_Δ + u(|θ_new| + 2A)``.
+
+    The loop versions compute each element in double and round once per stored
+    value: fewer roundings in the dtype than counted, so the same bound holds.
+    The exact values and magnitudes are evaluated along the trajectory in
+    float64 (a first-order approximation, like the rest), and a ``nan`` from
+    ``0·∞`` becomes ``∞``: no bound for that element.
+    """
+    u = unit_roundoff(dtype)
+    beta1, beta2 = betas
+    l2 = 0.0 if decoupled else weight_decay
+    factor = 1.0 - lr * weight_decay if decoupled else 1.0
+    theta = np.array(param, dtype=np.float64)
+    zeros = np.zeros_like(theta)
+    m, v, v_max, big_m = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
+    e_theta, e_m, e_v, e_max = zeros.copy(), zeros.copy(), zeros.copy(), zeros.copy()
+    bounds = []
+    with np.errstate(invalid="ignore", over="ignore"):
+        for t, grad in enumerate(grads, start=1):
+            grad = np.asarray(grad, dtype=np.float64)
+            magnitude = np.abs(grad) + l2 * np.abs(theta)
+            g = (-grad if maximize else grad) + l2 * theta
+            e_g = l2 * e_theta + 3 * u * magnitude
+            if decoupled and weight_decay != 0:
+                theta = theta * factor
+                e_theta = abs(factor) * e_theta + 2 * u * np.abs(theta)
+            m = beta1 * m + (1 - beta1) * g
+            big_m = beta1 * big_m + (1 - beta1) * magnitude
+            e_m = beta1 * e_m + (1 - beta1) * e_g + 8 * u * big_m
+            v = beta2 * v + (1 - beta2) * g * g
+            e_v = beta2 * e_v + (1 - beta2) * (2 * magnitude * e_g + e_g * e_g) + 4 * u * v
+            w, e_w = v, e_v
+            if amsgrad:
+                v_max, e_max = np.maximum(v_max, v), np.maximum(e_max, e_v)
+                w, e_w = v_max, e_max
+            step_size = lr / (1 - beta1**t)
+            root2 = (1 - beta2**t) ** 0.5
+            r = np.sqrt(w) / root2
+            e_r = _sqrt_error(w, e_w) / root2 + 2 * u * r
+            d = r + eps
+            e_d = e_r + 2 * u * d
+            with np.errstate(divide="ignore"):
+                size = np.where(big_m == 0, 0.0, step_size * big_m / d)
+            e_delta = step_size * _quotient_error(big_m, e_m, d, e_d) + 3 * u * size
+            if step_size == 0:
+                e_delta = zeros.copy()
+            with np.errstate(divide="ignore"):
+                theta = theta - np.where(m == 0, 0.0, step_size * m / d)
+            e_theta = e_theta + e_delta + u * (np.abs(theta) + 2 * size)
+            e_theta, e_m, e_v, e_max = _finite_or_inf(e_theta, e_m, e_v, e_max)
+            step = {"param": e_theta, "exp_avg": e_m, "exp_avg_sq": e_v}
+            if amsgrad:
+                step["max_exp_avg_sq"] = e_max
+            bounds.append({key: np.asarray(value) for key, value in step.items()})
+    return bounds
+
+
+def rmsprop_drift(
+    param: Array,
+    grads: list[Array],
+    *,
+    dtype: np.dtype[Any] | type,
+    lr: float,
+    alpha: float,
+    eps: float,
+    weight_decay: float,
+    momentum: float,
+    centered: bool,
+    maximize: bool,
+) -> list[dict[str, Array]]:
+    """Running error bounds of an RMSprop trajectory, as :func:`adam_drift` derives them.
+
+    Same model and notation, with ``a`` = ``alpha``:
+
+    * ``g``, ``e_g``: as Adam's with L2 decay ``λ``.
+    * ``v = a v + (1 − a) g²``: ``e_v = a e_v + (1 − a)(2G e_g + e_g²) + 4u v``.
+    * centered, ``ḡ = a ḡ + (1 − a) g`` (torch's ``lerp``), ``Ḡ = a Ḡ + (1 − a) G``:
+      ``e_ḡ = a e_ḡ + (1 − a) e_g + 8u Ḡ``; then ``c = v − ḡ²`` (a product and a
+      sum): ``e_c = e_v + 2Ḡ e_ḡ + e_ḡ² + 2u(v + Ḡ²)``. The subtraction may cancel
+      (``c ≥ aᵗ v`` by Cauchy–Schwarz, since the weights of ``ḡ`` sum to
+      ``1 − aᵗ``); the bound is relative to ``v + Ḡ²``, not to ``c``.
+    * ``avg = √w + ε`` (``w`` = ``c`` or ``v``): ``e_avg = min(e_w/√w, √e_w) + 3u avg``.
+    * ``q = g / avg``, ``Q = G / avg``: ``e_q = (e_g + G e_avg/avg)/avg' + u Q``.
+    * momentum ``b = μ b + q``, ``B = μ B + Q``: ``e_b = μ e_b + e_q + 3u B``.
+    * ``θ ← θ − α s`` (``s`` = ``b`` or ``q``, magnitude ``S``): the factor's
+      conversion and the product, ``2u α S``, and the sum, ``u(|θ_old| + α S) ≤
+      u(|θ_new| + 2α S)``: ``e_θ ← e_θ + α e_s + u(|θ_new| + 4α S)``.
+    """
+    u = unit_roundoff(dtype)
+    theta = np.array(param, dtype=np.float64)
+    zeros = np.zeros_like(theta)
+    v, mean, big_mean, buffer, big_b = (zeros.copy() for _ in range(5))
+    e_theta, e_v, e_mean, e_b = (zeros.copy() for _ in range(4))
+    bounds = []
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        for grad in grads:
+            grad = np.asarray(grad, dtype=np.float64)
+            magnitude = np.abs(grad) + weight_decay * np.abs(theta)
+            g = (-grad if maximize else grad) + weight_decay * theta
+            e_g = weight_decay * e_theta + 3 * u * magnitude
+            v = alpha * v + (1 - alpha) * g * g
+            e_v = alpha * e_v + (1 - alpha) * (2 * magnitude * e_g + e_g * e_g) + 4 * u * v
+            w, e_w = v, e_v
+            if centered:
+                mean = alpha * mean + (1 - alpha) * g
+                big_mean = alpha * big_mean + (1 - alpha) * magnitude
+                e_mean = alpha * e_mean + (1 - alpha) * e_g + 8 * u * big_mean
+                w = v - mean * mean
+                e_w = e_v + 2 * big_mean * e_mean + e_mean**2 + 2 * u * (v + big_mean**2)
+            avg = np.sqrt(np.maximum(w, 0.0)) + eps
+            e_avg = _sqrt_error(w, e_w) + 3 * u * avg
+            size = np.where(magnitude == 0, 0.0, magnitude / avg)
+            direction = np.where(g == 0, 0.0, g / avg)
+            e_q = np.where(
+                magnitude == 0, 0.0, _quotient_error(magnitude, e_g, avg, e_avg) + u * size
+            )
+            if momentum > 0:
+                buffer = momentum * buffer + direction
+                big_b = momentum * big_b + size
+                e_b = momentum * e_b + e_q + 3 * u * big_b
+                direction, size, e_s = buffer, big_b, e_b
+            else:
+                e_s = e_q
+            theta = theta - lr * direction
+            e_theta = e_theta + (lr * e_s if lr else 0.0) + u * (np.abs(theta) + 4 * lr * size)
+            e_theta, e_v, e_mean, e_b = _finite_or_inf(e_theta, e_v, e_mean, e_b)
+            step = {"param": e_theta, "square_avg": e_v}
+            if momentum > 0:
+                step["momentum_buffer"] = e_b
+            if centered:
+                step["grad_avg"] = e_mean
+            bounds.append({key: np.asarray(value) for key, value in step.items()})
+    return bounds

@@ -25,6 +25,9 @@ OTHER_PUBLIC_NAMES = {
     "batch_norm_running_stats": (
         "oracle_tests.test_normalization:test_batch_norm_running_stats_follow_torch"
     ),
+    "adam_step": "oracle_tests.test_optim:test_adam_step_trajectory_matches_torch",
+    "adamw_step": "oracle_tests.test_optim:test_adamw_step_trajectory_matches_torch",
+    "rmsprop_step": "oracle_tests.test_optim:test_rmsprop_step_trajectory_matches_torch",
 }
 
 

@@ -55,13 +55,13 @@ FORMS: dict[str, Form] = {
         {"x": "X", "weight": "K", "bias": "b"},
         ("x", "weight", "bias"),
         ("dZ", "X", "K", "b"),
-        "Z = X ⋆ K + b (cross-correlation, torch's conv2d)",
+        "Z = X ⋆ K, plus b with a bias: torch's conv2d, a cross-correlation",
     ),
     "linear": Form(
         {"x": "X", "weight": "W", "bias": "b"},
         ("x", "weight", "bias"),
         ("dZ", "W", "X", "b"),
-        "Z = X Wᵀ + b, i.e. Z_o = Σ_i W_oi·X_i + b_o",
+        "Z = X Wᵀ, i.e. Z_o = Σ_i W_oi·X_i, plus b_o with a bias",
     ),
     "avg_pool2d": Form({"x": "X"}, ("x",), ("dZ", "X"), "Z = the mean of each window of X"),
     "max_pool2d": Form(

@@ -36,7 +36,7 @@ printed ``1[z > 0]``).
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from math import prod
 from typing import Any
@@ -98,8 +98,6 @@ class Valued(sympy.Symbol):
     def __le__(self, other: Any) -> Any:
         decided = self._compare(other, operator.le)
         return super().__le__(other) if decided is None else decided
-
-    __hash__ = sympy.Symbol.__hash__
 
 
 def exact(value: object) -> sympy.Rational:
@@ -316,8 +314,3 @@ class Equations:
 
     def __str__(self) -> str:
         return self.text()
-
-
-def symbols_of(arrays: Iterable[ObjectArray]) -> list[sympy.Symbol]:
-    """Every symbol of the given arrays, flattened in order."""
-    return [s for array in arrays for s in array.flat]

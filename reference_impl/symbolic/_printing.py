@@ -36,11 +36,7 @@ def _term_key(term: sympy.Basic, rank: Rank) -> tuple[Any, ...]:
     if term.is_Number:
         return ((-1,),)
     _, rest = term.as_coeff_Mul()
-    return tuple(sorted((_factor_key(f, rank) for f in sympy.Mul.make_args(rest)), key=_k))
-
-
-def _k(key: tuple[Any, ...]) -> tuple[Any, ...]:
-    return key
+    return tuple(sorted(_factor_key(f, rank) for f in sympy.Mul.make_args(rest)))
 
 
 def arranged(expr: sympy.Basic, rank: Rank) -> sympy.Basic:

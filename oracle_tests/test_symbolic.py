@@ -45,6 +45,12 @@ DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 NAMESPACES = {"loops": loops, "vectorized": vectorized}
 
 
+def _budget(fraction: int) -> int:
+    """A fraction of the profile's examples: symbolic runs cost a SymPy expression per element."""
+    profile = settings.default
+    return max(10, (100 if profile is None else profile.max_examples) // fraction)
+
+
 @functools.lru_cache(maxsize=512)
 def _cached(formula: str, frozen: tuple[tuple[str, Any], ...]) -> Equations:
     return equations(formula, **dict(frozen))
@@ -179,7 +185,7 @@ def _full(shape: tuple[int, ...], ndim: int) -> tuple[int, ...]:
 # ------------------------------------------------------------ substitution = loops
 
 
-@settings(max_examples=25)
+@settings(max_examples=_budget(8))
 @given(config=conv2d_configs(), dtype=st.sampled_from(DTYPES), data=st.data())
 def test_symbolic_conv2d_substitution_equals_loops_and_vectorized(
     config: dict[str, Any], dtype: np.dtype[Any], data: st.DataObject
@@ -205,7 +211,7 @@ def test_symbolic_conv2d_substitution_equals_loops_and_vectorized(
                 _assert_exact(eq, solved, key, grad, name)
 
 
-@settings(max_examples=40)
+@settings(max_examples=_budget(4))
 @given(config=linear_configs(), dtype=st.sampled_from(DTYPES), data=st.data())
 def test_symbolic_linear_substitution_equals_loops_and_vectorized(
     config: dict[str, Any], dtype: np.dtype[Any], data: st.DataObject
@@ -227,7 +233,7 @@ def test_symbolic_linear_substitution_equals_loops_and_vectorized(
                 _assert_exact(eq, solved, key, grad, name)
 
 
-@settings(max_examples=40)
+@settings(max_examples=_budget(4))
 @given(config=pool_configs(dilation=False), dtype=st.sampled_from(DTYPES), data=st.data())
 def test_symbolic_avg_pool2d_substitution_equals_loops_and_vectorized(
     config: dict[str, Any], dtype: np.dtype[Any], data: st.DataObject
@@ -254,7 +260,7 @@ def test_symbolic_avg_pool2d_substitution_equals_loops_and_vectorized(
         _assert_exact(eq, solved, "grad_x", ns.avg_pool2d_backward(dy, x, **hyper), name)
 
 
-@settings(max_examples=40)
+@settings(max_examples=_budget(4))
 @given(config=pool_configs(dilation=True), dtype=st.sampled_from(DTYPES), data=st.data())
 def test_symbolic_max_pool2d_substitution_equals_loops_and_vectorized(
     config: dict[str, Any], dtype: np.dtype[Any], data: st.DataObject
@@ -277,7 +283,7 @@ def test_symbolic_max_pool2d_substitution_equals_loops_and_vectorized(
         _assert_exact(eq, solved, "grad_x", ns.max_pool2d_backward(dy, x, **hyper), name)
 
 
-@settings(max_examples=30)
+@settings(max_examples=_budget(5))
 @given(
     formula=st.sampled_from(["sigmoid", "tanh", "softmax"]),
     shape=st.sampled_from([(1,), (3,), (2, 3), (3, 2)]),
@@ -306,7 +312,7 @@ def test_symbolic_sigmoid_tanh_softmax_substitution_equals_loops_and_vectorized(
         _assert_close(eq, solved, "grad_x", backward(dz, x, **hyper), name)
 
 
-@settings(max_examples=30)
+@settings(max_examples=_budget(5))
 @given(shape=st.sampled_from([(1,), (4,), (2, 3)]), data=st.data())
 def test_symbolic_relu_substitution_with_and_without_values(
     shape: tuple[int, ...], data: st.DataObject
@@ -327,7 +333,7 @@ def test_symbolic_relu_substitution_with_and_without_values(
 # ------------------------------------------------------------------- the perceptron
 
 
-@settings(max_examples=20)
+@settings(max_examples=_budget(8))
 @given(inputs=st.integers(1, 3), hidden=st.integers(1, 3), data=st.data())
 def test_symbolic_mlp_chain_equals_the_chained_loops(
     inputs: int, hidden: int, data: st.DataObject
@@ -469,7 +475,7 @@ def _assert_products(eq: Equations, key: str, first: str, second: str | None) ->
             assert letters == expected, f"{lhs} = {rhs}: the term {term} is not {expected}"
 
 
-@settings(max_examples=25)
+@settings(max_examples=_budget(8))
 @given(config=conv2d_configs())
 def test_symbolic_conv2d_every_term_names_itself(config: dict[str, Any]) -> None:
     """∂L/∂X terms are dZ·K, ∂L/∂K terms dZ·X, ∂L/∂b terms dZ, Z terms X·K (and b), no doubles.
@@ -489,7 +495,7 @@ def test_symbolic_conv2d_every_term_names_itself(config: dict[str, Any]) -> None
                 assert term.as_coeff_mul()[0] == 1 and len(term.args) == 2, f"{lhs} = {eq[lhs]}"
 
 
-@settings(max_examples=25)
+@settings(max_examples=_budget(8))
 @given(config=linear_configs())
 def test_symbolic_linear_every_term_names_itself(config: dict[str, Any]) -> None:
     """∂L/∂X terms are dZ·W, ∂L/∂W terms dZ·X, ∂L/∂b terms dZ."""
@@ -606,7 +612,9 @@ def _readme_section() -> str:
     return text.split("\n## Print the derivation\n", 1)[1].split("\n## ", 1)[0]
 
 
-def test_symbolic_readme_shows_the_command_output(capsys: pytest.CaptureFixture[str]) -> None:
+def test_symbolic_conv2d_readme_example_is_the_command_output(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """README's "Print the derivation" shows the command's actual output, text and LaTeX."""
     section = _readme_section()
     text_block = re.findall(r"```text\n(.*?)```", section, flags=re.DOTALL)[0]

@@ -318,8 +318,11 @@ def equations(formula: str, **arguments: Any) -> Equations:
     title = f"{formula}({given}{', ' if options else ''}{options})"
     legend = [f"{form.summary}."]
     for name, array in arrays.items():
-        legend.append(f"{_span(array)}: {name}")
-    legend.append(f"{_span(z)}: the output; {_span(dz)}: the upstream gradient ∂L/∂Z")
+        legend.append(f"{_span(array)}: {name}{_axes(formula, name, array.ndim)}")
+    legend.append(
+        f"{_span(z)}: the output{_axes(formula, 'output', z.ndim)}; "
+        f"{_span(dz)}: the upstream gradient ∂L/∂Z"
+    )
     legend.append("dV stands for ∂L/∂V; indices are 1-based")
     if values is not None:
         legend.append(f"with x = {_numbers(values)} (comparisons use these values)")
@@ -336,6 +339,26 @@ def equations(formula: str, **arguments: Any) -> Equations:
         symbols={**arrays, "output": z, "grad_output": dz, **gradient_arrays},
         values=symbol_values,
     )
+
+
+#: what the indices of a 4-D (or 3-D) array of the window formulas stand for
+AXES = {
+    ("conv2d", "x"): ("sample", "channel", "row", "column"),
+    ("conv2d", "weight"): ("output channel", "input channel", "row", "column"),
+    ("conv2d", "output"): ("sample", "channel", "row", "column"),
+    ("avg_pool2d", "x"): ("sample", "channel", "row", "column"),
+    ("avg_pool2d", "output"): ("sample", "channel", "row", "column"),
+    ("max_pool2d", "x"): ("sample", "channel", "row", "column"),
+    ("max_pool2d", "output"): ("sample", "channel", "row", "column"),
+}
+
+
+def _axes(formula: str, name: str, ndim: int) -> str:
+    """`` (indices: sample, channel, row, column)`` for an array named by more than 2 axes."""
+    axes = AXES.get((formula, name))
+    if axes is None or ndim <= 2:
+        return ""
+    return f" (indices: {', '.join(axes[-ndim:])})"
 
 
 def _span(array: ObjectArray) -> str:

@@ -8,7 +8,10 @@ inside a loop or a silently broadcast wrong answer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
@@ -20,15 +23,42 @@ IndexArray = NDArray[np.integer[Any]]
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
+_SYMBOLIC: ContextVar[bool] = ContextVar("reference_impl_symbolic_elements", default=False)
+
+
+@contextmanager
+def symbolic_elements() -> Iterator[None]:
+    """While active, :func:`float_array` also admits object arrays of SymPy expressions.
+
+    This is how :mod:`reference_impl.symbolic` runs the loop implementations on
+    symbols: every other check (ranks, shapes, hyper-parameters) runs as usual,
+    and the loops' scalar arithmetic (:mod:`reference_impl._scalars`) keeps
+    SymPy elements symbolic. Outside the block, object arrays are rejected.
+    """
+    token = _SYMBOLIC.set(True)
+    try:
+        yield
+    finally:
+        _SYMBOLIC.reset(token)
+
+
+def holds_symbols(array: NDArray[Any]) -> bool:
+    """True for an object array admitted by :func:`symbolic_elements` (no values to check)."""
+    return array.dtype == object
+
 
 def float_array(name: str, value: object) -> FloatArray:
     """Return ``value`` if it is a float32 or float64 ``numpy.ndarray``.
 
-    Raises ``TypeError`` naming ``name`` otherwise. Nothing is copied.
+    Raises ``TypeError`` naming ``name`` otherwise. Nothing is copied. Inside
+    :func:`symbolic_elements`, an object array whose elements are SymPy
+    expressions or real numbers is accepted too.
     """
     if not isinstance(value, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(value).__name__}")
     if value.dtype not in FLOAT_DTYPES:
+        if value.dtype == object and _SYMBOLIC.get():
+            return _symbolic_array(name, value)
         raise TypeError(f"{name} must have dtype float32 or float64, got {value.dtype}")
     return value
 
@@ -44,6 +74,20 @@ def index_array(name: str, value: object) -> IndexArray:
         )
     if value.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer indices, got dtype {value.dtype}")
+    return value
+
+
+def _symbolic_array(name: str, value: NDArray[Any]) -> NDArray[Any]:
+    sympy = sys.modules.get("sympy")
+    admitted: tuple[type, ...] = (int, float, np.integer, np.floating)
+    if sympy is not None:
+        admitted = (*admitted, sympy.Basic)
+    for element in value.flat:
+        if isinstance(element, bool) or not isinstance(element, admitted):
+            raise TypeError(
+                f"{name} must hold SymPy expressions or real numbers, "
+                f"got an element of type {type(element).__name__}"
+            )
     return value
 
 

@@ -31,10 +31,9 @@ Neural Networks" (15 Jan 2024).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from reference_impl._scalars import exp, exp_shift, log, nonnegative, real, tanh, where
 from reference_impl._validation import FloatArray, check_axis, check_grad_output, float_array
 
 
@@ -44,10 +43,10 @@ def _check_backward(grad_output: object, x: object) -> tuple[FloatArray, FloatAr
 
 
 def sigmoid_scalar(value: float) -> float:
-    """σ of one Python float, never exponentiating a positive number."""
-    if value >= 0:
-        return 1.0 / (1.0 + math.exp(-value))
-    e = math.exp(value)
+    """σ of one Python float (or SymPy expression), never exponentiating a positive number."""
+    if nonnegative(value):
+        return 1.0 / (1.0 + exp(-value))
+    e = exp(value)
     return e / (1.0 + e)
 
 
@@ -59,7 +58,7 @@ def sigmoid_loop(x: FloatArray) -> FloatArray:
     x = float_array("x", x)
     out = np.empty_like(x)
     for idx in np.ndindex(x.shape):
-        out[idx] = sigmoid_scalar(float(x[idx]))
+        out[idx] = sigmoid_scalar(real(x[idx]))
     return out
 
 
@@ -68,8 +67,8 @@ def sigmoid_backward_loop(grad_output: FloatArray, x: FloatArray) -> FloatArray:
     grad_output, x = _check_backward(grad_output, x)
     grad_input = np.empty_like(x)
     for idx in np.ndindex(x.shape):
-        s = sigmoid_scalar(float(x[idx]))
-        grad_input[idx] = float(grad_output[idx]) * s * (1.0 - s)
+        s = sigmoid_scalar(real(x[idx]))
+        grad_input[idx] = real(grad_output[idx]) * s * (1.0 - s)
     return grad_input
 
 
@@ -78,8 +77,8 @@ def relu_loop(x: FloatArray) -> FloatArray:
     x = float_array("x", x)
     out = np.empty_like(x)
     for idx in np.ndindex(x.shape):
-        value = float(x[idx])
-        out[idx] = value if value > 0 else 0.0
+        value = real(x[idx])
+        out[idx] = where(value > 0, value, 0.0)
     return out
 
 
@@ -88,7 +87,7 @@ def relu_backward_loop(grad_output: FloatArray, x: FloatArray) -> FloatArray:
     grad_output, x = _check_backward(grad_output, x)
     grad_input = np.empty_like(x)
     for idx in np.ndindex(x.shape):
-        grad_input[idx] = float(grad_output[idx]) if x[idx] > 0 else 0.0
+        grad_input[idx] = where(x[idx] > 0, real(grad_output[idx]), 0.0)
     return grad_input
 
 
@@ -97,7 +96,7 @@ def tanh_loop(x: FloatArray) -> FloatArray:
     x = float_array("x", x)
     out = np.empty_like(x)
     for idx in np.ndindex(x.shape):
-        out[idx] = math.tanh(float(x[idx]))
+        out[idx] = tanh(real(x[idx]))
     return out
 
 
@@ -106,8 +105,8 @@ def tanh_backward_loop(grad_output: FloatArray, x: FloatArray) -> FloatArray:
     grad_output, x = _check_backward(grad_output, x)
     grad_input = np.empty_like(x)
     for idx in np.ndindex(x.shape):
-        t = math.tanh(float(x[idx]))
-        grad_input[idx] = float(grad_output[idx]) * (1.0 - t * t)
+        t = tanh(real(x[idx]))
+        grad_input[idx] = real(grad_output[idx]) * (1.0 - t * t)
     return grad_input
 
 
@@ -124,8 +123,8 @@ def _rows(x: FloatArray, axis: int) -> list[tuple[int | slice, ...]]:
 
 def softmax_lane(values: list[float]) -> list[float]:
     """``s_i = e^{x_i − m} / Σ_j e^{x_j − m}`` of one lane of Python floats."""
-    m = max(values)
-    exps = [math.exp(v - m) for v in values]
+    m = exp_shift(values)
+    exps = [exp(v - m) for v in values]
     total = sum(exps)
     return [e / total for e in exps]
 
@@ -136,7 +135,7 @@ def softmax_loop(x: FloatArray, axis: int = -1) -> FloatArray:
     axis = check_axis("axis", axis, x.ndim)
     out = np.empty_like(x)
     for lane in _rows(x, axis):
-        s = softmax_lane([float(v) for v in x[lane]])
+        s = softmax_lane([real(v) for v in x[lane]])
         for i, value in enumerate(s):
             out[lane][i] = value
     return out
@@ -148,8 +147,8 @@ def softmax_backward_loop(grad_output: FloatArray, x: FloatArray, axis: int = -1
     axis = check_axis("axis", axis, x.ndim)
     grad_input = np.empty_like(x)
     for lane in _rows(x, axis):
-        s = softmax_lane([float(v) for v in x[lane]])
-        g = [float(v) for v in grad_output[lane]]
+        s = softmax_lane([real(v) for v in x[lane]])
+        g = [real(v) for v in grad_output[lane]]
         for i in range(len(s)):
             total = 0.0
             for j in range(len(s)):
@@ -161,8 +160,8 @@ def softmax_backward_loop(grad_output: FloatArray, x: FloatArray, axis: int = -1
 
 def log_softmax_lane(values: list[float]) -> list[float]:
     """``l_i = x_i − m − log Σ_j e^{x_j − m}`` of one lane of Python floats."""
-    m = max(values)
-    log_total = math.log(sum(math.exp(v - m) for v in values))
+    m = exp_shift(values)
+    log_total = log(sum(exp(v - m) for v in values))
     return [v - m - log_total for v in values]
 
 
@@ -172,7 +171,7 @@ def log_softmax_loop(x: FloatArray, axis: int = -1) -> FloatArray:
     axis = check_axis("axis", axis, x.ndim)
     out = np.empty_like(x)
     for lane in _rows(x, axis):
-        for i, value in enumerate(log_softmax_lane([float(v) for v in x[lane]])):
+        for i, value in enumerate(log_softmax_lane([real(v) for v in x[lane]])):
             out[lane][i] = value
     return out
 
@@ -183,8 +182,8 @@ def log_softmax_backward_loop(grad_output: FloatArray, x: FloatArray, axis: int 
     axis = check_axis("axis", axis, x.ndim)
     grad_input = np.empty_like(x)
     for lane in _rows(x, axis):
-        s = softmax_lane([float(v) for v in x[lane]])
-        g = [float(v) for v in grad_output[lane]]
+        s = softmax_lane([real(v) for v in x[lane]])
+        g = [real(v) for v in grad_output[lane]]
         for i in range(len(s)):
             total = 0.0
             for j in range(len(s)):

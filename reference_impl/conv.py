@@ -78,6 +78,7 @@ from __future__ import annotations
 import numpy as np
 
 from reference_impl import window as wnd
+from reference_impl._scalars import real
 from reference_impl._validation import (
     FloatArray,
     check_grad_output,
@@ -190,13 +191,13 @@ def conv2d_loop(
             first_channel = (o // (c_out // groups)) * c_g
             for i in range(win.h.out):
                 for j in range(win.w.out):
-                    total = 0.0 if bias is None else float(bias[o])
+                    total = 0.0 if bias is None else real(bias[o])
                     for c in range(c_g):
                         for a in range(kh):
                             for e in range(kw):
                                 row, col = i * s_h + a * d_h, j * s_w + e * d_w
-                                x_value = float(x_bar[n, first_channel + c, row, col])
-                                total += x_value * float(weight[o, c, a, e])
+                                x_value = real(x_bar[n, first_channel + c, row, col])
+                                total += x_value * real(weight[o, c, a, e])
                     z[n, o, i, j] = total
     return z
 
@@ -241,7 +242,7 @@ def conv2d_backward_loop(
             for n in range(batch):
                 for i in range(win.h.out):
                     for j in range(win.w.out):
-                        total += float(grad_output[n, o, i, j])
+                        total += real(grad_output[n, o, i, j])
             grad_bias[o] = total
 
     grad_weight = np.zeros_like(weight)
@@ -255,8 +256,8 @@ def conv2d_backward_loop(
                         for i in range(win.h.out):
                             for j in range(win.w.out):
                                 row, col = i * s_h + a * d_h, j * s_w + e * d_w
-                                x_value = float(x_bar[n, first_channel + c, row, col])
-                                total += float(grad_output[n, o, i, j]) * x_value
+                                x_value = real(x_bar[n, first_channel + c, row, col])
+                                total += real(grad_output[n, o, i, j]) * x_value
                     grad_weight[o, c, a, e] = total
 
     grad_input = np.zeros_like(x)
@@ -276,7 +277,7 @@ def conv2d_backward_loop(
                             if col_offset != 0 or not 0 <= j < win.w.out:
                                 continue
                             for o in outputs:
-                                total += float(grad_output[n, o, i, j]) * float(weight[o, c, a, e])
+                                total += real(grad_output[n, o, i, j]) * real(weight[o, c, a, e])
                     grad_input[n, channel, r, q] = total
 
     return grad_input, grad_weight, grad_bias

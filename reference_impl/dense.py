@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from reference_impl._scalars import real
 from reference_impl._validation import (
     FloatArray,
     check_grad_output,
@@ -68,9 +69,9 @@ def linear_loop(x: FloatArray, weight: FloatArray, bias: FloatArray | None = Non
     out = np.zeros((rows.shape[0], out_features), dtype=x.dtype)
     for m in range(rows.shape[0]):
         for o in range(out_features):
-            total = 0.0 if bias is None else float(bias[o])
+            total = 0.0 if bias is None else real(bias[o])
             for i in range(in_features):
-                total += float(weight[o, i]) * float(rows[m, i])
+                total += real(weight[o, i]) * real(rows[m, i])
             out[m, o] = total
     return out.reshape(*x.shape[:-1], out_features)
 
@@ -94,7 +95,7 @@ def linear_backward_loop(
         for i in range(in_features):
             total = 0.0
             for o in range(out_features):
-                total += float(delta[m, o]) * float(weight[o, i])
+                total += real(delta[m, o]) * real(weight[o, i])
             grad_input[m, i] = total
 
     grad_weight = np.zeros_like(weight)
@@ -102,7 +103,7 @@ def linear_backward_loop(
         for i in range(in_features):
             total = 0.0
             for m in range(batch):
-                total += float(delta[m, o]) * float(rows[m, i])
+                total += real(delta[m, o]) * real(rows[m, i])
             grad_weight[o, i] = total
 
     grad_bias = None
@@ -111,7 +112,7 @@ def linear_backward_loop(
         for o in range(out_features):
             total = 0.0
             for m in range(batch):
-                total += float(delta[m, o])
+                total += real(delta[m, o])
             grad_bias[o] = total
     return grad_input.reshape(x.shape), grad_weight, grad_bias
 

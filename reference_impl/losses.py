@@ -39,12 +39,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from reference_impl._scalars import at_least, log, real
 from reference_impl._validation import (
     FloatArray,
     check_grad_output,
     check_ndim,
     check_reduction,
     float_array,
+    holds_symbols,
     same_dtype,
 )
 from reference_impl.activations import (
@@ -77,6 +79,8 @@ def _check_pair(input: object, target: object) -> tuple[FloatArray, FloatArray]:
 
 
 def _check_probabilities(input: FloatArray) -> None:
+    if holds_symbols(input):
+        return  # symbols stand for probabilities: a derivation's assumption, not a value to check
     if input.size and not (np.all(input >= 0) and np.all(input <= 1)):
         raise ValueError("input of binary_cross_entropy must hold probabilities in [0, 1]")
 
@@ -137,7 +141,7 @@ def _reduce_loop(loss: FloatArray, reduction: str) -> FloatArray:
         return loss
     total = 0.0
     for idx in np.ndindex(loss.shape):
-        total += float(loss[idx])
+        total += real(loss[idx])
     if reduction == "mean":
         total /= loss.size
     return np.asarray(total, dtype=loss.dtype)
@@ -160,7 +164,7 @@ def _elementwise_loop(
 ) -> FloatArray:
     loss = np.empty_like(input)
     for idx in np.ndindex(input.shape):
-        loss[idx] = term(float(input[idx]), float(target[idx]))
+        loss[idx] = term(real(input[idx]), real(target[idx]))
     return _reduce_loop(loss, reduction)
 
 
@@ -174,12 +178,12 @@ def _elementwise_backward_loop(
     grad_input = np.empty_like(input)
     for idx in np.ndindex(input.shape):
         upstream = _upstream_at(grad_output, idx, input.size, reduction)
-        grad_input[idx] = upstream * derivative(float(input[idx]), float(target[idx]))
+        grad_input[idx] = upstream * derivative(real(input[idx]), real(target[idx]))
     return grad_input
 
 
 def _clamped_log(value: float) -> float:
-    return max(math.log(value), LOG_CLAMP) if value > 0 else LOG_CLAMP
+    return at_least(log(value), LOG_CLAMP)
 
 
 def _bce_term(p: float, y: float) -> float:
@@ -244,8 +248,8 @@ def binary_cross_entropy_backward_loop(
 
     def derivative(p: float, y: float) -> float:
         # torch forms p(1 − p) in the input's precision before comparing with ε.
-        spread = float(dtype(p) * (dtype(1.0) - dtype(p)))
-        return (p - y) / max(spread, BCE_EPSILON)
+        spread: float = real(dtype(p) * (dtype(1.0) - dtype(p)))
+        return (p - y) / at_least(spread, BCE_EPSILON)
 
     return _elementwise_backward_loop(grad_output, input, target, derivative, reduction)
 

@@ -107,6 +107,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from reference_impl import window as wnd
+from reference_impl._scalars import real
 from reference_impl._validation import (
     FloatArray,
     check_bool,
@@ -217,7 +218,7 @@ def _window_argmax_loop(plane: FloatArray, win: wnd.Window, a: int, b: int) -> t
             q = win.w.position(b, j)
             if not 0 <= q < win.w.size:
                 continue
-            value = float(plane[r, q])
+            value = real(plane[r, q])
             if best is None or value > best_value:
                 best, best_value = (r, q), value
     assert best is not None  # guaranteed by the geometry check
@@ -295,7 +296,7 @@ def avg_pool2d_loop(
                         for j in range(win.w.kernel):
                             r, q = win.h.position(a, i), win.w.position(b, j)
                             if 0 <= r < win.h.size and 0 <= q < win.w.size:
-                                total += float(x4[n, c, r, q])
+                                total += real(x4[n, c, r, q])
                     y[n, c, a, b] = total / _divisor_loop(win, a, b, include, override)
     return y.reshape(*xa.shape[:-2], *win.out)
 

@@ -3,9 +3,13 @@ r"""Losses and their input gradients, with torch's ``reduction`` semantics.
 Every loss first forms a per-element (or per-example) loss ``ℓ``, then reduces:
 ``"none"`` returns ``ℓ``, ``"sum"`` returns ``Σ ℓ`` and ``"mean"`` returns
 ``Σ ℓ / n``, n being the number of elements of ``ℓ`` (the batch size for
-``cross_entropy``). The backward takes ``grad_output`` of the reduced shape (a
-0-d array for ``"mean"`` and ``"sum"``) and returns ``∂L/∂input``; with
-``"mean"`` every element's gradient is divided by n.
+``cross_entropy`` with probability targets). Two losses divide otherwise, as
+torch: ``nll_loss`` and ``cross_entropy`` with class indices divide by the total
+weight ``D = Σ_n w_{y_n}`` of the rows that are not ignored (their count without
+weights), and ``kl_div``'s ``"batchmean"`` divides by ``input.shape[0]``. The
+backward takes ``grad_output`` of the reduced shape (a 0-d array for
+``"mean"`` and ``"sum"``) and returns ``∂L/∂input``; with ``"mean"`` every
+element's gradient is divided by the same divisor.
 
 With ``x`` the input, ``y`` the target and ``g`` the upstream gradient::
 
@@ -20,7 +24,39 @@ With ``x`` the input, ``y`` the target and ``g`` the upstream gradient::
     cross_entropy    (x = logits (N, C); y = class indices (N,) or probabilities (N, C))
                      ℓ_n = −Σ_c y_nc log_softmax(x_n)_c
                      ∂ℓ_n/∂x_nc = softmax(x_n)_c · Σ_k y_nk − y_nc      (= ŷ − y for one-hot y)
+    smooth_l1_loss   ℓ = ½ d²/β if |d| < β else |d| − ½β   (d = x − y; β = 0 is l1_loss)
+                     ∂ℓ/∂x = d/β if |d| < β else sign(d)  = clip(d/β, −1, 1)
+    huber_loss       ℓ = ½ d² if |d| < δ else δ(|d| − ½δ)  (= δ · smooth_l1_loss with β = δ)
+                     ∂ℓ/∂x = d if |d| < δ else δ sign(d)   = clip(d, −δ, δ)
+    kl_div           (x = log q; y = p, or log p with log_target)
+                     ℓ = y log y − y x  (0 log 0 = 0),  or  e^y (y − x)
+                     ∂ℓ/∂x = −y,  or  −e^y
 
+Both pieces of smooth_l1_loss and huber_loss meet with equal value and slope
+at |d| = β (δ), so which side takes the tie does not matter; the vectorized
+versions use ``m = min(|d|, β)``: ``ℓ = ½ m²/β + (|d| − m)``.
+
+nll_loss and cross_entropy take class weights ``w`` (C,), an ``ignore_index``
+and, for cross_entropy, a label smoothing ε ∈ [0, 1]. With ``x`` log-probabilities
+for nll_loss, ``ℓ_n = −w_{y_n} x_{n,y_n}``, 0 for a row with ``y_n =
+ignore_index``, and ``"mean"`` = Σ_n ℓ_n / D. cross_entropy smooths the target
+to ``y' = (1 − ε) y + ε/C`` and weights it, ``t_{n,c} = w_c y'_{n,c}``:
+
+    ℓ_n = −Σ_c t_{n,c} log p_{n,c}  = (1 − ε) N_n + (ε/C) S_n,
+          N_n = −w_{y_n} log p_{n,y_n},   S_n = −Σ_c w_c log p_{n,c}
+
+for class indices (both 0 for an ignored row; the mean is (1 − ε) ΣN/D + (ε/C)
+ΣS/D), and the same ℓ_n with ``y'`` from the probabilities (the mean divides
+by N; ``ignore_index`` must then be negative). The gradient runs through
+log_softmax: with ``a_n`` the upstream gradient reaching row n (g_n, g, g/D or
+g/N) and ``G = ∂L/∂log p = −a_n t_n``,
+
+    ∂L/∂x_{n,c} = G_{n,c} − p_{n,c} Σ_k G_{n,k} = a_n (p_{n,c} Σ_k t_{n,k} − t_{n,c}),
+
+which is ``a_n (p − onehot(y))`` only for w = 1 and ε = 0. When D = 0 (every
+row ignored, or every target class weighted 0) torch's mean is 0/0 = NaN, and
+its chain rule makes the gradient of each row that is not ignored NaN (w_y · g/0
+= 0 · inf); the references follow it, silently.
 The clamp at −100 and the ε in the BCE derivative are torch's: they keep
 probabilities of exactly 0 and 1 finite. The logit form of BCE is where the
 chain rule's ``(∂ℓ/∂p)(∂p/∂z) = [(p − y)/(p(1 − p))] · p(1 − p)`` cancels to

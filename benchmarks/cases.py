@@ -49,13 +49,28 @@ POOL_SHAPES = [
 # (N, in_features, out_features)
 LINEAR_SHAPES = [(256, 1024, 1024), (4096, 256, 10)]
 ELEMENTWISE_SHAPE = (4096, 1000)
-ACTIVATIONS = ("sigmoid", "relu", "tanh", "softmax", "log_softmax")
+ACTIVATIONS = (
+    "sigmoid",
+    "relu",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "softplus",
+    "silu",
+)
 LOSSES = (
     "mse_loss",
     "l1_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "nll_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "kl_div",
 )
 
 TorchForward = Callable[..., torch.Tensor]
@@ -75,6 +90,15 @@ _TORCH: dict[str, TorchForward] = {
     "binary_cross_entropy": F.binary_cross_entropy,
     "binary_cross_entropy_with_logits": F.binary_cross_entropy_with_logits,
     "cross_entropy": F.cross_entropy,
+    "leaky_relu": F.leaky_relu,
+    "elu": F.elu,
+    "gelu": F.gelu,
+    "softplus": F.softplus,
+    "silu": F.silu,
+    "nll_loss": F.nll_loss,
+    "smooth_l1_loss": F.smooth_l1_loss,
+    "huber_loss": F.huber_loss,
+    "kl_div": F.kl_div,
 }
 
 
@@ -256,9 +280,16 @@ def _loss(function: str, dtype: str) -> Problem:
     elif function == "binary_cross_entropy_with_logits":
         x = 3 * _normal(rng, shape, dtype)
         target = rng.uniform(0.0, 1.0, shape).astype(dtype)
-    elif function == "cross_entropy":
+    elif function in ("cross_entropy", "nll_loss"):
         x = 3 * _normal(rng, shape, dtype)
+        if function == "nll_loss":  # log-probabilities
+            x = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
         target = rng.integers(0, shape[1], shape[0], dtype=np.int64)
+    elif function == "kl_div":  # log q against p, one distribution per row
+        x = 3 * _normal(rng, shape, dtype)
+        x = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+        target = np.exp(3 * _normal(rng, shape, dtype))
+        target /= target.sum(axis=1, keepdims=True)
     else:
         x = _normal(rng, shape, dtype)
         target = _normal(rng, shape, dtype)
@@ -269,7 +300,7 @@ def _loss(function: str, dtype: str) -> Problem:
         dtype,
         shape[0] * shape[1],
         {"input": x, "target": target},
-        {},
+        {"reduction": "batchmean"} if function == "kl_div" else {},
         np.asarray(1.0, dtype=dtype),
         ("input",),
     )

@@ -58,6 +58,7 @@ thousands of elements, never over elements.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -285,6 +286,31 @@ def _erf_single_block(x: Float64Array, out: Float64Array) -> None:
     out[far] = np.sign(np.take(x, far))
 
 
+def erf_block(x: Float64Array, *, single: bool = False) -> Float64Array:
+    """``erf`` of one 1-D float64 block, as a new array (see :func:`erf`)."""
+    out = np.empty_like(x)
+    (_erf_single_block if single else _erf_block)(x, out)
+    return out
+
+
+def blockwise(
+    function: Callable[..., Float64Array], out: NDArray[Any], *arrays: NDArray[Any]
+) -> NDArray[Any]:
+    """``out[...] = function(*arrays)``, evaluated on float64 blocks of :data:`BLOCK` elements.
+
+    ``arrays`` share ``out``'s shape; each block reaches ``function`` as a 1-D
+    float64 copy (so it may be overwritten) and its result is rounded once into
+    ``out``'s dtype. The intermediates of a whole chain of array operations then
+    stay in cache.
+    """
+    flats = [np.ascontiguousarray(a).reshape(-1) for a in arrays]
+    target = out.reshape(-1)  # out is C-contiguous: a view
+    for start in range(0, target.size, BLOCK):
+        stop = start + BLOCK
+        target[start:stop] = function(*(f[start:stop].astype(np.float64) for f in flats))
+    return out
+
+
 def erf(x: NDArray[Any], *, single: bool = False) -> Float64Array:
     """``erf(x)`` element by element, as a new float64 array of ``x``'s shape.
 
@@ -293,9 +319,5 @@ def erf(x: NDArray[Any], *, single: bool = False) -> Float64Array:
     it is then within 1 ulp of the correctly rounded float32 erf, at a third
     of the cost. NaN gives NaN.
     """
-    flat = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
-    out = np.empty_like(flat)
-    block = _erf_single_block if single else _erf_block
-    for start in range(0, flat.size, BLOCK):
-        block(flat[start : start + BLOCK], out[start : start + BLOCK])
-    return out.reshape(np.shape(x))
+    out = np.empty(np.shape(x), dtype=np.float64)
+    return blockwise(lambda block: erf_block(block, single=single), out, np.asarray(x))

@@ -68,7 +68,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from reference_impl._erf import erf
+from reference_impl._erf import blockwise, erf_block
 from reference_impl._validation import (
     FloatArray,
     check_axis,
@@ -594,12 +594,34 @@ def leaky_relu_vectorized(x: FloatArray, negative_slope: float = 0.01) -> FloatA
     return out
 
 
+def _step_factor(x: FloatArray, left: float) -> FloatArray | None:
+    """``1`` where ``x > 0``, ``left`` elsewhere, as ``fmax(sign(x), left)`` when ``0 ≤ left ≤ 1``.
+
+    ``sign(x)`` is 1, 0 or −1, so the maximum with ``left ∈ [0, 1]`` is 1 for
+    ``x > 0`` and ``left`` for ``x ≤ 0`` (``x = 0`` included), exactly and in two
+    passes; ``fmax`` gives ``left`` for a NaN ``x`` too, as torch's ``x > 0``
+    test does. ``None`` for other values of ``left``.
+    """
+    if not 0 <= left <= 1:
+        return None
+    factor = np.sign(x, out=np.empty_like(x))
+    np.fmax(factor, left, out=factor)
+    return factor
+
+
 def leaky_relu_backward_vectorized(
     grad_output: FloatArray, x: FloatArray, negative_slope: float = 0.01
 ) -> FloatArray:
-    """``g`` where ``x > 0``, ``s·g`` elsewhere (``x = 0`` included), selected bitwise."""
+    """``g`` where ``x > 0``, ``s·g`` elsewhere (``x = 0`` included).
+
+    ``g · fmax(sign(x), s)`` for ``0 ≤ s ≤ 1``; other slopes select bitwise.
+    """
     grad_output, x = _check_backward(grad_output, x)
     slope = scalar("negative_slope", negative_slope)
+    factor = _step_factor(x, slope)
+    if factor is not None:
+        factor *= grad_output
+        return factor
     grad_input = np.multiply(grad_output, slope, out=np.empty_like(x))
     return _blend(_mask_greater(x, 0.0), grad_output, grad_input)
 
@@ -610,7 +632,8 @@ def elu_vectorized(x: FloatArray, alpha: float = 1.0) -> FloatArray:
     alpha = scalar("alpha", alpha)
     out = np.minimum(x, 0.0, out=np.empty_like(x))
     np.expm1(out, out=out)
-    out *= alpha
+    if alpha != 1:
+        out *= alpha
     out += np.maximum(x, 0.0, out=np.empty_like(x))
     return out
 
@@ -618,23 +641,55 @@ def elu_vectorized(x: FloatArray, alpha: float = 1.0) -> FloatArray:
 def elu_backward_vectorized(
     grad_output: FloatArray, x: FloatArray, alpha: float = 1.0
 ) -> FloatArray:
-    """``g`` where ``x > 0``, ``g α e^{x}`` elsewhere; ``e^{min(x, 0)}`` never overflows."""
+    """``g`` where ``x > 0``, ``g α e^{x}`` elsewhere; ``e^{min(x, 0)}`` never overflows.
+
+    ``e^{min(x, 0)}`` is 1 for ``x > 0``, so for α = 1 it is the whole factor;
+    for ``0 ≤ α < 1`` it is multiplied by ``fmax(sign(x), α)``; other α select bitwise.
+    """
     grad_output, x = _check_backward(grad_output, x)
     alpha = scalar("alpha", alpha)
     grad_input = np.minimum(x, 0.0, out=np.empty_like(x))
     np.exp(grad_input, out=grad_input)
+    if alpha == 1:
+        grad_input *= grad_output
+        return grad_input
+    factor = _step_factor(x, alpha)
+    if factor is not None:
+        grad_input *= factor
+        grad_input *= grad_output
+        return grad_input
     grad_input *= alpha
     grad_input *= grad_output
     return _blend(_mask_greater(x, 0.0), grad_output, grad_input)
 
 
-def _normal_cdf(x: FloatArray) -> NDArray[np.float64]:
-    """``Φ(x) = ½ (1 + erf(x/√2))`` in float64, to the accuracy of ``x``'s dtype."""
-    u = np.multiply(x, SQRT1_2, out=np.empty(x.shape, np.float64))
-    cdf = erf(u, single=x.dtype == np.float32)
+def _normal_cdf_block(x: NDArray[np.float64], single: bool) -> NDArray[np.float64]:
+    """``Φ(x) = ½ (1 + erf(x/√2))`` of one float64 block (``single``: float32 accuracy)."""
+    cdf = erf_block(np.multiply(x, SQRT1_2), single=single)
     cdf += 1.0
     cdf *= 0.5
     return cdf
+
+
+def _gelu_block(x: NDArray[np.float64], single: bool) -> NDArray[np.float64]:
+    """``x Φ(x)`` of one float64 block."""
+    cdf = _normal_cdf_block(x, single)
+    cdf *= x
+    return cdf
+
+
+def _gelu_backward_block(
+    x: NDArray[np.float64], g: NDArray[np.float64], single: bool
+) -> NDArray[np.float64]:
+    """``g (Φ(x) + x φ(x))`` of one float64 block; ``e^{−x²/2}`` underflows to 0, never over."""
+    pdf = np.square(x)
+    pdf *= -0.5
+    np.exp(pdf, out=pdf)
+    pdf *= INV_SQRT_2PI
+    pdf *= x
+    pdf += _normal_cdf_block(x, single)
+    pdf *= g
+    return pdf
 
 
 def _gelu_tanh_inner(x: FloatArray) -> FloatArray:
@@ -650,7 +705,8 @@ def _gelu_tanh_inner(x: FloatArray) -> FloatArray:
 def gelu_vectorized(x: FloatArray, approximate: str = "none") -> FloatArray:
     """``½ x (1 + erf(x/√2))`` with the vectorized erf of ``reference_impl._erf``, or the tanh form.
 
-    The exact form is evaluated in float64 and rounded once to ``x``'s dtype.
+    The exact form is evaluated in float64, in cache-sized blocks (``_erf.blockwise``),
+    and rounded once to ``x``'s dtype.
     """
     x = float_array("x", x)
     approximate = _check_approximate(approximate)
@@ -662,9 +718,8 @@ def gelu_vectorized(x: FloatArray, approximate: str = "none") -> FloatArray:
         out *= x
         out *= 0.5
         return out
-    cdf = _normal_cdf(x)
-    cdf *= x
-    return cdf if x.dtype == np.float64 else cdf.astype(x.dtype)
+    single = x.dtype == np.float32
+    return blockwise(lambda block: _gelu_block(block, single), np.empty(x.shape, x.dtype), x)
 
 
 def gelu_backward_vectorized(
@@ -696,47 +751,69 @@ def gelu_backward_vectorized(
         inner *= 0.5
         inner *= grad_output
         return inner
-    with np.errstate(over="ignore"):  # x² = inf in float64 only for |x| > 1.3e154: e^{−inf} = 0
-        wide = x.astype(np.float64)
-        pdf = np.square(wide, out=np.empty_like(wide))
-    pdf *= -0.5
-    np.exp(pdf, out=pdf)
-    pdf *= INV_SQRT_2PI
-    pdf *= wide
-    pdf += _normal_cdf(x)
-    pdf *= grad_output
-    return pdf if x.dtype == np.float64 else pdf.astype(x.dtype)
+    single = x.dtype == np.float32
+    with np.errstate(over="ignore"):  # x² = inf only for |x| > 1.3e154: e^{−inf} = 0
+        return blockwise(
+            lambda block, g: _gelu_backward_block(block, g, single),
+            np.empty(x.shape, x.dtype),
+            x,
+            grad_output,
+        )
+
+
+def _below(z: FloatArray, threshold: float) -> FloatArray:
+    """``1[z ≤ threshold]`` as floats of ``z``'s dtype (1.0 or 0.0)."""
+    return np.less_equal(z, threshold, out=np.empty_like(z))
 
 
 def softplus_vectorized(x: FloatArray, beta: float = 1.0, threshold: float = 20.0) -> FloatArray:
-    """``(max(z, 0) + log1p(e^{−|z|})) / β`` with ``z = βx``, and ``x`` where ``z > threshold``."""
+    """``(max(z, 0) + log1p(e^{−|z|}) · 1[z ≤ threshold]) / β``, ``z = βx``.
+
+    Above a threshold ``≥ 0`` the log term is multiplied by 0 (exactly), which
+    leaves ``max(z, 0)/β = z/β = x``: the linear branch without a select. A
+    negative threshold (the linear branch then reaches ``z ≤ 0``) selects bitwise.
+    """
     x = float_array("x", x)
     beta = _check_beta(beta)
     threshold = scalar("threshold", threshold)
-    z = np.multiply(x, beta, out=np.empty_like(x))
+    z = x if beta == 1 else np.multiply(x, beta, out=np.empty_like(x))
     out = np.abs(z, out=np.empty_like(x))
     np.negative(out, out=out)
     np.exp(out, out=out)
     np.log1p(out, out=out)
-    linear = _mask_greater(z, threshold)
-    np.maximum(z, 0.0, out=z)
-    out += z
-    out /= beta
-    return _blend(linear, x, out)
+    if threshold < 0:
+        linear = _mask_greater(z, threshold)
+    else:
+        out *= _below(z, threshold)
+    out += np.maximum(z, 0.0, out=np.empty_like(x))
+    if beta != 1:
+        out /= beta
+    return _blend(linear, x, out) if threshold < 0 else out
 
 
 def softplus_backward_vectorized(
     grad_output: FloatArray, x: FloatArray, beta: float = 1.0, threshold: float = 20.0
 ) -> FloatArray:
-    """``g σ(βx)``, and ``g`` where ``βx > threshold``."""
+    """``g σ(βx)``, and ``g`` where ``βx > threshold``.
+
+    For a threshold ``≥ 0``, ``σ`` is taken of ``z / 1[z ≤ threshold]``: ``z``
+    itself, or ``z/0 = +inf`` above the threshold, where ``σ(inf) = 1`` exactly.
+    """
     grad_output, x = _check_backward(grad_output, x)
     beta = _check_beta(beta)
     threshold = scalar("threshold", threshold)
-    z = np.multiply(x, beta, out=np.empty_like(x))
-    linear = _mask_greater(z, threshold)
-    grad_input = sigmoid_array(z)
+    z = x if beta == 1 else np.multiply(x, beta, out=np.empty_like(x))
+    if threshold < 0:
+        linear = _mask_greater(z, threshold)
+        grad_input = sigmoid_array(z)
+        grad_input *= grad_output
+        return _blend(linear, grad_output, grad_input)
+    capped = _below(z, threshold)
+    with np.errstate(divide="ignore"):  # z / 0 = +inf above the threshold (z > 0 there)
+        np.divide(z, capped, out=capped)
+    grad_input = sigmoid_array(capped)
     grad_input *= grad_output
-    return _blend(linear, grad_output, grad_input)
+    return grad_input
 
 
 def silu_vectorized(x: FloatArray) -> FloatArray:

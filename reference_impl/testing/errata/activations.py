@@ -78,7 +78,7 @@ def gelu_without_outer_x(x: Any, approximate: str = "none") -> Any:
 
     GELU is ``x Φ(x)``; the review of TensorFlow.js pull request #8224 found
     its tanh form computed without the outer ``x``, and Apache TVM pull request
-    #16188 corrected Relax's ``gelu_tanh`` to ``½ x (1 + tanh(…))``.
+    #16188 corrected a Relax ``gelu_tanh`` that disagreed with ``½ x (1 + tanh(…))``.
     Shrunk counterexample: x = 0.0 (0-d): 0.5 instead of 0.
     """
     wide = np.asarray(x, dtype=np.float64)

@@ -316,8 +316,8 @@ def erf(x: NDArray[Any], *, single: bool = False) -> Float64Array:
 
     Within 1 ulp of the correctly rounded float64 result, ``±inf`` giving
     ``±1``. With ``single=True`` the result is meant to be rounded to float32:
-    it is then within 1 ulp of the correctly rounded float32 erf, at a third
-    of the cost. NaN gives NaN.
+    it is then within 1 ulp of the correctly rounded float32 erf, at less
+    than half the cost. NaN gives NaN.
     """
     out = np.empty(np.shape(x), dtype=np.float64)
     return blockwise(lambda block: erf_block(block, single=single), out, np.asarray(x))

@@ -99,7 +99,10 @@ def test_gelu_erf_within_one_ulp_of_math_erf() -> None:
 
 
 def test_softplus_threshold_is_strict(namespace: ModuleType) -> None:
-    """βx = threshold still takes the log branch (torch's ``>``), βx above it the identity."""
+    """βx = threshold still takes the log branch (torch's ``>``), βx above it the identity.
+
+    Rejects ``βx ≥ threshold`` for the linear branch (off by log1p(e^−20) = 2e−9 at 20).
+    """
     x = np.array([20.0, 21.0, 10.0, 10.5])
     beta = np.array([1.0, 1.0, 2.0, 2.0])
     for b in (1.0, 2.0):
@@ -131,7 +134,12 @@ def test_softplus_beyond_exp_range_stays_finite(namespace: ModuleType) -> None:
 def test_elu_gelu_softplus_silu_saturate_without_overflow(
     namespace: ModuleType, name: str, dtype: Any
 ) -> None:
-    """Extreme inputs give finite values and gradients and no floating-point warning."""
+    """Extreme inputs give finite values and gradients and no floating-point warning.
+
+    Rejects ``e^x`` evaluated on the positive side (ELU), an unguarded
+    ``log1p(exp(z))`` or ``e^{−x}`` that overflows (softplus, SiLU), and ``x³``
+    or ``cosh`` overflows reported as warnings (the tanh GELU).
+    """
     x = np.array([-1e4, -750.0, -89.0, 89.0, 750.0, 1e4], dtype=dtype)
     with np.errstate(over="raise", divide="raise", invalid="raise"):
         value = getattr(namespace, name)(x)

@@ -53,7 +53,6 @@ POOL_SHAPES = [
 # (N, in_features, out_features)
 LINEAR_SHAPES = [(256, 1024, 1024), (4096, 256, 10)]
 ELEMENTWISE_SHAPE = (4096, 1000)
-ACTIVATIONS = ("sigmoid", "relu", "tanh", "softmax", "log_softmax")
 #: (T, N, I, H) of the recurrent problems, batch first
 RECURRENT_SHAPE = (32, 16, 64, 128)
 RECURRENT = ("lstm", "gru")
@@ -62,12 +61,28 @@ NORM_IMAGE_SHAPE = (32, 64, 28, 28)
 NORM_GROUPS = 8
 NORM_ROWS_SHAPE = (4096, 1024)
 NORMALIZATIONS = ("batch_norm", "layer_norm", "group_norm")
+ACTIVATIONS = (
+    "sigmoid",
+    "relu",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "softplus",
+    "silu",
+)
 LOSSES = (
     "mse_loss",
     "l1_loss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "nll_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "kl_div",
 )
 
 TorchForward = Callable[..., Any]
@@ -113,6 +128,15 @@ _TORCH: dict[str, TorchForward] = {
     "layer_norm": F.layer_norm,
     "group_norm": F.group_norm,
     "conv_transpose2d": F.conv_transpose2d,
+    "leaky_relu": F.leaky_relu,
+    "elu": F.elu,
+    "gelu": F.gelu,
+    "softplus": F.softplus,
+    "silu": F.silu,
+    "nll_loss": F.nll_loss,
+    "smooth_l1_loss": F.smooth_l1_loss,
+    "huber_loss": F.huber_loss,
+    "kl_div": F.kl_div,
 }
 
 
@@ -307,9 +331,16 @@ def _loss(function: str, dtype: str) -> Problem:
     elif function == "binary_cross_entropy_with_logits":
         x = 3 * _normal(rng, shape, dtype)
         target = rng.uniform(0.0, 1.0, shape).astype(dtype)
-    elif function == "cross_entropy":
+    elif function in ("cross_entropy", "nll_loss"):
         x = 3 * _normal(rng, shape, dtype)
+        if function == "nll_loss":  # log-probabilities
+            x = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
         target = rng.integers(0, shape[1], shape[0], dtype=np.int64)
+    elif function == "kl_div":  # log q against p, one distribution per row
+        x = 3 * _normal(rng, shape, dtype)
+        x = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+        target = np.exp(3 * _normal(rng, shape, dtype))
+        target /= target.sum(axis=1, keepdims=True)
     else:
         x = _normal(rng, shape, dtype)
         target = _normal(rng, shape, dtype)
@@ -320,7 +351,7 @@ def _loss(function: str, dtype: str) -> Problem:
         dtype,
         shape[0] * shape[1],
         {"input": x, "target": target},
-        {},
+        {"reduction": "batchmean"} if function == "kl_div" else {},
         np.asarray(1.0, dtype=dtype),
         ("input",),
     )

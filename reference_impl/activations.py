@@ -14,6 +14,37 @@ results. The vectorized version keeps
 1/(1 + e^{−x}), where an overflowing e^{−x} = +inf yields exactly 0, and writes
 σ'(x) = σ(x)(1 − σ(x)) = 1/(2 + 2 cosh x); neither reports an overflow.
 
+The activations with a hyper-parameter (``g`` upstream, σ the sigmoid)::
+
+    leaky_relu  x if x > 0 else s·x                ∂L/∂x = g if x > 0 else s·g   (s at x = 0)
+    elu         x if x > 0 else α(e^x − 1)         ∂L/∂x = g if x > 0 else g·α·e^x  (α at 0)
+    gelu        x Φ(x) = ½ x (1 + erf(x/√2))       ∂L/∂x = g (Φ(x) + x φ(x)),
+                                                           φ(x) = e^{−x²/2}/√(2π)
+      "tanh"    ½ x (1 + tanh u),  u = √(2/π)(x + 0.044715 x³)
+                                                   ∂L/∂x = g (½(1 + tanh u) + ½ x sech²u · u'),
+                                                           u' = √(2/π)(1 + 3 · 0.044715 x²)
+    softplus    log(1 + e^{βx}) / β, or x where βx > threshold
+                                                   ∂L/∂x = g σ(βx), or g where βx > threshold
+    silu        x σ(x)                             ∂L/∂x = g σ(x)(1 + x(1 − σ(x)))
+
+Each derivative is the chain rule on one element: d/dx [x Φ(x)] = Φ(x) + x Φ'(x)
+with Φ' = φ; d/dx [log(1 + e^{βx})/β] = e^{βx}/(1 + e^{βx}) = σ(βx); d/dx [x σ(x)]
+= σ(x) + x σ(x)(1 − σ(x)). At the kinks of leaky_relu and elu (x = 0) torch
+takes the ``x ≤ 0`` branch, so the gradient there is the slope, or α; with
+α ≠ 1 ELU's one-sided derivatives differ. Softplus switches to the identity
+(value and gradient) only where βx is strictly above the threshold, so at
+βx = threshold it is still log(1 + e^{βx})/β and σ(βx).
+
+Numerics: ``elu`` uses ``expm1`` and never exponentiates a positive number;
+``softplus`` writes log(1 + e^z) as max(z, 0) + log1p(e^{−|z|}), finite for
+every z (torch's log1p(exp(z)) overflows to inf, and its gradient
+e^z/(e^z + 1) to NaN, where z exceeds log of the largest float; that happens
+only with a threshold raised above 88 in float32 or 709 in float64); the tanh
+form of GELU takes sech² u = 1/cosh² u rather than 1 − tanh² u, which cancels
+where |tanh u| → 1. NumPy has no erf: the vectorized exact GELU uses the
+rational approximations of :mod:`reference_impl._erf` (within 1 ulp, in
+float64), the loops use ``math.erf``.
+
 Along an axis (``i`` and ``j`` run over that axis, everything else is a batch)::
 
     softmax       s_i = e^{x_i − m} / Σ_j e^{x_j − m},   m = max_j x_j
@@ -31,10 +62,21 @@ Neural Networks" (15 Jan 2024).
 
 from __future__ import annotations
 
-import numpy as np
+import math
+from typing import Any
 
+import numpy as np
+from numpy.typing import NDArray
+
+from reference_impl._erf import blockwise, erf_block
 from reference_impl._scalars import exp, exp_shift, log, nonnegative, real, tanh, where
-from reference_impl._validation import FloatArray, check_axis, check_grad_output, float_array
+from reference_impl._validation import (
+    FloatArray,
+    check_axis,
+    check_grad_output,
+    float_array,
+    scalar,
+)
 
 
 def _check_backward(grad_output: object, x: object) -> tuple[FloatArray, FloatArray]:
@@ -348,3 +390,453 @@ def log_softmax_backward_vectorized(
     _, e, total = exp_shifted(x, axis)
     e *= np.divide(grad_output.sum(axis=axis, keepdims=True), total, out=total)
     return np.subtract(grad_output, e, out=e)
+
+
+# ------------------------------------------ leaky_relu, elu, gelu, softplus, silu: loops
+
+#: 1/√2, √(2/π), 1/√(2π) and the cubic coefficient of the tanh approximation of GELU
+SQRT1_2 = 0.7071067811865476
+SQRT_2_OVER_PI = 0.7978845608028654
+INV_SQRT_2PI = 0.3989422804014327
+GELU_CUBIC = 0.044715
+GELU_APPROXIMATIONS = ("none", "tanh")
+
+
+def _check_approximate(approximate: object) -> str:
+    if not isinstance(approximate, str) or approximate not in GELU_APPROXIMATIONS:
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    return approximate
+
+
+def _check_beta(beta: object) -> float:
+    value = scalar("beta", beta)
+    if value == 0:
+        raise ValueError("beta must be nonzero: softplus divides by it")
+    return value
+
+
+def leaky_relu_loop(x: FloatArray, negative_slope: float = 0.01) -> FloatArray:
+    """leaky_relu(x)_i = x_i if x_i > 0 else negative_slope · x_i, element by element."""
+    x = float_array("x", x)
+    slope = scalar("negative_slope", negative_slope)
+    out = np.empty_like(x)
+    for index in np.ndindex(x.shape):
+        value = float(x[index])
+        out[index] = value if value > 0 else slope * value
+    return out
+
+
+def leaky_relu_backward_loop(
+    grad_output: FloatArray, x: FloatArray, negative_slope: float = 0.01
+) -> FloatArray:
+    """dx_i = g_i if x_i > 0 else negative_slope · g_i (torch: the slope at x = 0)."""
+    x = float_array("x", x)
+    grad_output = check_grad_output(grad_output, x.shape, x)
+    slope = scalar("negative_slope", negative_slope)
+    grad_input = np.empty_like(x)
+    for index in np.ndindex(x.shape):
+        g = float(grad_output[index])
+        grad_input[index] = g if x[index] > 0 else slope * g
+    return grad_input
+
+
+def elu_loop(x: FloatArray, alpha: float = 1.0) -> FloatArray:
+    """``x`` if ``x > 0`` else ``α (e^x − 1)`` (``expm1``, exact near 0), element by element."""
+    x = float_array("x", x)
+    alpha = scalar("alpha", alpha)
+    out = np.empty_like(x)
+    for index in np.ndindex(x.shape):
+        value = float(x[index])
+        out[index] = value if value > 0 else alpha * math.expm1(value)
+    return out
+
+
+def elu_backward_loop(grad_output: FloatArray, x: FloatArray, alpha: float = 1.0) -> FloatArray:
+    """``g`` if ``x > 0`` else ``g α e^x``: at ``x = 0`` the left branch, ``α`` (torch)."""
+    grad_output, x = _check_backward(grad_output, x)
+    alpha = scalar("alpha", alpha)
+    grad_input = np.empty_like(x)
+    for index in np.ndindex(x.shape):
+        value, g = float(x[index]), float(grad_output[index])
+        grad_input[index] = g if value > 0 else g * alpha * math.exp(value)
+    return grad_input
+
+
+def gelu_scalar(value: float, approximate: str) -> float:
+    """GELU of one Python float: ``x Φ(x)``, or its tanh approximation."""
+    if approximate == "tanh":
+        inner = SQRT_2_OVER_PI * (value + GELU_CUBIC * value * value * value)
+        return 0.5 * value * (1.0 + math.tanh(inner))
+    return 0.5 * value * (1.0 + math.erf(value * SQRT1_2))
+
+
+def gelu_derivative_scalar(value: float, approximate: str) -> float:
+    """``d GELU / dx`` at one Python float."""
+    if approximate == "tanh":
+        t = math.tanh(SQRT_2_OVER_PI * (value + GELU_CUBIC * value * value * value))
+        inner_derivative = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_CUBIC * value * value)
+        return 0.5 * (1.0 + t) + 0.5 * value * (1.0 - t * t) * inner_derivative
+    cdf = 0.5 * (1.0 + math.erf(value * SQRT1_2))
+    pdf = INV_SQRT_2PI * math.exp(-0.5 * value * value)
+    return cdf + value * pdf
+
+
+def gelu_loop(x: FloatArray, approximate: str = "none") -> FloatArray:
+    """``x Φ(x) = ½ x (1 + erf(x/√2))``, or ``½ x (1 + tanh(√(2/π)(x + 0.044715 x³)))``."""
+    x = float_array("x", x)
+    approximate = _check_approximate(approximate)
+    out = np.empty_like(x)
+    for index in np.ndindex(x.shape):
+        out[index] = gelu_scalar(float(x[index]), approximate)
+    return out
+
+
+def gelu_backward_loop(
+    grad_output: FloatArray, x: FloatArray, approximate: str = "none"
+) -> FloatArray:
+    """``g (Φ(x) + x φ(x))``, or the derivative of the tanh form, element by element."""
+    grad_output, x = _check_backward(grad_output, x)
+    approximate = _check_approximate(approximate)
+    grad_input = np.empty_like(x)
+    for index in np.ndindex(x.shape):
+        derivative = gelu_derivative_scalar(float(x[index]), approximate)
+        grad_input[index] = float(grad_output[index]) * derivative
+    return grad_input
+
+
+def softplus_scalar(z: float) -> float:
+    """``log(1 + e^z) = max(z, 0) + log1p(e^{−|z|})``, finite for every finite ``z``."""
+    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+
+
+def softplus_loop(x: FloatArray, beta: float = 1.0, threshold: float = 20.0) -> FloatArray:
+    """``log(1 + e^{βx}) / β``, or ``x`` itself where ``βx > threshold``."""
+    x = float_array("x", x)
+    beta = _check_beta(beta)
+    threshold = scalar("threshold", threshold)
+    out = np.empty_like(x)
+    for index in np.ndindex(x.shape):
+        value = float(x[index])
+        z = beta * value
+        out[index] = value if z > threshold else softplus_scalar(z) / beta
+    return out
+
+
+def softplus_backward_loop(
+    grad_output: FloatArray, x: FloatArray, beta: float = 1.0, threshold: float = 20.0
+) -> FloatArray:
+    """``g σ(βx)``, or ``g`` itself where ``βx > threshold`` (the linear branch)."""
+    grad_output, x = _check_backward(grad_output, x)
+    beta = _check_beta(beta)
+    threshold = scalar("threshold", threshold)
+    grad_input = np.empty_like(x)
+    for index in np.ndindex(x.shape):
+        z = beta * float(x[index])
+        g = float(grad_output[index])
+        grad_input[index] = g if z > threshold else g * sigmoid_scalar(z)
+    return grad_input
+
+
+def silu_loop(x: FloatArray) -> FloatArray:
+    """``x σ(x)`` element by element."""
+    x = float_array("x", x)
+    out = np.empty_like(x)
+    for index in np.ndindex(x.shape):
+        value = float(x[index])
+        out[index] = value * sigmoid_scalar(value)
+    return out
+
+
+def silu_backward_loop(grad_output: FloatArray, x: FloatArray) -> FloatArray:
+    """``g σ(x) (1 + x (1 − σ(x)))`` element by element."""
+    grad_output, x = _check_backward(grad_output, x)
+    grad_input = np.empty_like(x)
+    for index in np.ndindex(x.shape):
+        value = float(x[index])
+        s = sigmoid_scalar(value)
+        grad_input[index] = float(grad_output[index]) * s * (1.0 + value * (1.0 - s))
+    return grad_input
+
+
+# ------------------------------------- leaky_relu, elu, gelu, softplus, silu: vectorized
+
+
+def _chosen(condition: FloatArray) -> NDArray[np.signedinteger[Any]]:
+    """All-ones integer bit masks where ``condition`` (0/1 integers, overwritten) is 1."""
+    return np.negative(condition, out=condition)
+
+
+def _blend(
+    mask: NDArray[np.signedinteger[Any]], if_true: FloatArray, otherwise: FloatArray
+) -> FloatArray:
+    """``if_true`` where ``mask`` is all ones, ``otherwise`` where it is 0, in ``otherwise``.
+
+    A select by bit operations, ``b ^ ((a ^ b) & mask)``: exact, NaN-preserving,
+    and free of the per-element branch of ``np.where`` on a random mask (several
+    times slower on large arrays). ``mask`` is overwritten.
+    """
+    bits = otherwise.view(mask.dtype)
+    mask &= np.bitwise_xor(if_true.view(mask.dtype), bits)
+    bits ^= mask
+    return otherwise
+
+
+def _mask_greater(x: FloatArray, bound: float) -> NDArray[np.signedinteger[Any]]:
+    """All-ones bit masks where ``x > bound``, zeros elsewhere, as integers of ``x``'s size."""
+    condition = np.greater(x, bound, out=np.empty(x.shape, _SAME_SIZE_INT[x.dtype]))
+    return _chosen(condition)
+
+
+def leaky_relu_vectorized(x: FloatArray, negative_slope: float = 0.01) -> FloatArray:
+    """``max(x, s·x)`` for a slope ``s ≤ 1``, ``min(x, s·x)`` for ``s > 1``.
+
+    For ``x > 0`` and ``s ≤ 1``, ``x ≥ s·x``; for ``x < 0``, ``s·x ≥ x``: the
+    maximum is the leaky ReLU (and the minimum when ``s > 1``), in two passes.
+    """
+    x = float_array("x", x)
+    slope = scalar("negative_slope", negative_slope)
+    out = np.multiply(x, slope, out=np.empty_like(x))
+    (np.maximum if slope <= 1 else np.minimum)(x, out, out=out)
+    return out
+
+
+def _step_factor(x: FloatArray, left: float) -> FloatArray | None:
+    """``1`` where ``x > 0``, ``left`` elsewhere, as ``fmax(sign(x), left)`` when ``0 ≤ left ≤ 1``.
+
+    ``sign(x)`` is 1, 0 or −1, so the maximum with ``left ∈ [0, 1]`` is 1 for
+    ``x > 0`` and ``left`` for ``x ≤ 0`` (``x = 0`` included), exactly and in two
+    passes; ``fmax`` gives ``left`` for a NaN ``x`` too, as torch's ``x > 0``
+    test does. ``None`` for other values of ``left``.
+    """
+    if not 0 <= left <= 1:
+        return None
+    factor = np.sign(x, out=np.empty_like(x))
+    np.fmax(factor, left, out=factor)
+    return factor
+
+
+def leaky_relu_backward_vectorized(
+    grad_output: FloatArray, x: FloatArray, negative_slope: float = 0.01
+) -> FloatArray:
+    """``g`` where ``x > 0``, ``s·g`` elsewhere (``x = 0`` included).
+
+    ``g · fmax(sign(x), s)`` for ``0 ≤ s ≤ 1``; other slopes select bitwise.
+    """
+    grad_output, x = _check_backward(grad_output, x)
+    slope = scalar("negative_slope", negative_slope)
+    factor = _step_factor(x, slope)
+    if factor is not None:
+        factor *= grad_output
+        return factor
+    grad_input = np.multiply(grad_output, slope, out=np.empty_like(x))
+    return _blend(_mask_greater(x, 0.0), grad_output, grad_input)
+
+
+def elu_vectorized(x: FloatArray, alpha: float = 1.0) -> FloatArray:
+    """``max(x, 0) + α expm1(min(x, 0))``: each term is 0 (exactly) on the other side of 0."""
+    x = float_array("x", x)
+    alpha = scalar("alpha", alpha)
+    out = np.minimum(x, 0.0, out=np.empty_like(x))
+    np.expm1(out, out=out)
+    if alpha != 1:
+        out *= alpha
+    out += np.maximum(x, 0.0, out=np.empty_like(x))
+    return out
+
+
+def elu_backward_vectorized(
+    grad_output: FloatArray, x: FloatArray, alpha: float = 1.0
+) -> FloatArray:
+    """``g`` where ``x > 0``, ``g α e^{x}`` elsewhere; ``e^{min(x, 0)}`` never overflows.
+
+    ``e^{min(x, 0)}`` is 1 for ``x > 0``, so for α = 1 it is the whole factor;
+    for ``0 ≤ α < 1`` it is multiplied by ``fmax(sign(x), α)``; other α select bitwise.
+    """
+    grad_output, x = _check_backward(grad_output, x)
+    alpha = scalar("alpha", alpha)
+    grad_input = np.minimum(x, 0.0, out=np.empty_like(x))
+    np.exp(grad_input, out=grad_input)
+    if alpha == 1:
+        grad_input *= grad_output
+        return grad_input
+    factor = _step_factor(x, alpha)
+    if factor is not None:
+        grad_input *= factor
+        grad_input *= grad_output
+        return grad_input
+    grad_input *= alpha
+    grad_input *= grad_output
+    return _blend(_mask_greater(x, 0.0), grad_output, grad_input)
+
+
+def _normal_cdf_block(x: NDArray[np.float64], single: bool) -> NDArray[np.float64]:
+    """``Φ(x) = ½ (1 + erf(x/√2))`` of one float64 block (``single``: float32 accuracy)."""
+    cdf = erf_block(np.multiply(x, SQRT1_2), single=single)
+    cdf += 1.0
+    cdf *= 0.5
+    return cdf
+
+
+def _gelu_block(x: NDArray[np.float64], single: bool) -> NDArray[np.float64]:
+    """``x Φ(x)`` of one float64 block."""
+    cdf = _normal_cdf_block(x, single)
+    cdf *= x
+    return cdf
+
+
+def _gelu_backward_block(
+    x: NDArray[np.float64], g: NDArray[np.float64], single: bool
+) -> NDArray[np.float64]:
+    """``g (Φ(x) + x φ(x))`` of one float64 block; ``e^{−x²/2}`` underflows to 0, never over."""
+    pdf = np.square(x)
+    pdf *= -0.5
+    np.exp(pdf, out=pdf)
+    pdf *= INV_SQRT_2PI
+    pdf *= x
+    pdf += _normal_cdf_block(x, single)
+    pdf *= g
+    return pdf
+
+
+def _gelu_tanh_inner(x: FloatArray) -> FloatArray:
+    """``√(2/π) (x + 0.044715 x³) = √(2/π) x (1 + 0.044715 x²)``, as a new array."""
+    inner = np.square(x, out=np.empty_like(x))
+    inner *= GELU_CUBIC
+    inner += 1.0
+    inner *= x
+    inner *= SQRT_2_OVER_PI
+    return inner
+
+
+def gelu_vectorized(x: FloatArray, approximate: str = "none") -> FloatArray:
+    """``½ x (1 + erf(x/√2))`` with the vectorized erf of ``reference_impl._erf``, or the tanh form.
+
+    The exact form is evaluated in float64, in cache-sized blocks (``_erf.blockwise``),
+    and rounded once to ``x``'s dtype.
+    """
+    x = float_array("x", x)
+    approximate = _check_approximate(approximate)
+    if approximate == "tanh":
+        with np.errstate(over="ignore"):  # x² = inf for |x| > 1.8e19 in float32: tanh → ±1
+            out = _gelu_tanh_inner(x)
+        np.tanh(out, out=out)
+        out += 1.0
+        out *= x
+        out *= 0.5
+        return out
+    single = x.dtype == np.float32
+    return blockwise(lambda block: _gelu_block(block, single), np.empty(x.shape, x.dtype), x)
+
+
+def gelu_backward_vectorized(
+    grad_output: FloatArray, x: FloatArray, approximate: str = "none"
+) -> FloatArray:
+    """``g (Φ(x) + x φ(x))``; tanh form: ``g (½(1 + t) + ½ x sech²(u) u')``, ``t = tanh u``.
+
+    ``sech² u = 1 / cosh² u`` instead of ``1 − t²``: no cancellation where
+    ``|t| → 1``, and an overflowing ``cosh`` gives the correctly rounded 0.
+    """
+    grad_output, x = _check_backward(grad_output, x)
+    approximate = _check_approximate(approximate)
+    if approximate == "tanh":
+        with np.errstate(over="ignore"):
+            inner = _gelu_tanh_inner(x)
+            sech2 = np.cosh(inner, out=np.empty_like(x))
+            np.square(sech2, out=sech2)
+        np.reciprocal(sech2, out=sech2)
+        # u' = √(2/π)(1 + 3 · 0.044715 x²)
+        slope = np.square(x, out=np.empty_like(x))
+        slope *= 3.0 * GELU_CUBIC
+        slope += 1.0
+        slope *= SQRT_2_OVER_PI
+        sech2 *= slope
+        sech2 *= x
+        np.tanh(inner, out=inner)
+        inner += 1.0
+        inner += sech2
+        inner *= 0.5
+        inner *= grad_output
+        return inner
+    single = x.dtype == np.float32
+    with np.errstate(over="ignore"):  # x² = inf only for |x| > 1.3e154: e^{−inf} = 0
+        return blockwise(
+            lambda block, g: _gelu_backward_block(block, g, single),
+            np.empty(x.shape, x.dtype),
+            x,
+            grad_output,
+        )
+
+
+def _below(z: FloatArray, threshold: float) -> FloatArray:
+    """``1[z ≤ threshold]`` as floats of ``z``'s dtype (1.0 or 0.0)."""
+    return np.less_equal(z, threshold, out=np.empty_like(z))
+
+
+def softplus_vectorized(x: FloatArray, beta: float = 1.0, threshold: float = 20.0) -> FloatArray:
+    """``(max(z, 0) + log1p(e^{−|z|}) · 1[z ≤ threshold]) / β``, ``z = βx``.
+
+    Above a threshold ``≥ 0`` the log term is multiplied by 0 (exactly), which
+    leaves ``max(z, 0)/β = z/β = x``: the linear branch without a select. A
+    negative threshold (the linear branch then reaches ``z ≤ 0``) selects bitwise.
+    """
+    x = float_array("x", x)
+    beta = _check_beta(beta)
+    threshold = scalar("threshold", threshold)
+    z = x if beta == 1 else np.multiply(x, beta, out=np.empty_like(x))
+    out = np.abs(z, out=np.empty_like(x))
+    np.negative(out, out=out)
+    np.exp(out, out=out)
+    np.log1p(out, out=out)
+    if threshold < 0:
+        linear = _mask_greater(z, threshold)
+    else:
+        out *= _below(z, threshold)
+    out += np.maximum(z, 0.0, out=np.empty_like(x))
+    if beta != 1:
+        out /= beta
+    return _blend(linear, x, out) if threshold < 0 else out
+
+
+def softplus_backward_vectorized(
+    grad_output: FloatArray, x: FloatArray, beta: float = 1.0, threshold: float = 20.0
+) -> FloatArray:
+    """``g σ(βx)``, and ``g`` where ``βx > threshold``.
+
+    For a threshold ``≥ 0``, ``σ`` is taken of ``z / 1[z ≤ threshold]``: ``z``
+    itself, or ``z/0 = +inf`` above the threshold, where ``σ(inf) = 1`` exactly.
+    """
+    grad_output, x = _check_backward(grad_output, x)
+    beta = _check_beta(beta)
+    threshold = scalar("threshold", threshold)
+    z = x if beta == 1 else np.multiply(x, beta, out=np.empty_like(x))
+    if threshold < 0:
+        linear = _mask_greater(z, threshold)
+        grad_input = sigmoid_array(z)
+        grad_input *= grad_output
+        return _blend(linear, grad_output, grad_input)
+    capped = _below(z, threshold)
+    with np.errstate(divide="ignore"):  # z / 0 = +inf above the threshold (z > 0 there)
+        np.divide(z, capped, out=capped)
+    grad_input = sigmoid_array(capped)
+    grad_input *= grad_output
+    return grad_input
+
+
+def silu_vectorized(x: FloatArray) -> FloatArray:
+    """``x σ(x)``."""
+    x = float_array("x", x)
+    out = sigmoid_array(x)
+    out *= x
+    return out
+
+
+def silu_backward_vectorized(grad_output: FloatArray, x: FloatArray) -> FloatArray:
+    """``g σ (1 + x (1 − σ))``."""
+    grad_output, x = _check_backward(grad_output, x)
+    s = sigmoid_array(x)
+    grad_input = np.subtract(1.0, s, out=np.empty_like(x))
+    grad_input *= x
+    grad_input += 1.0
+    grad_input *= s
+    grad_input *= grad_output
+    return grad_input

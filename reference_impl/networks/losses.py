@@ -32,7 +32,7 @@ class Loss:
     ) -> FloatArray:
         ns = resolve_namespace(namespace)
         self._saved = (input, target, ns)
-        out: FloatArray = getattr(ns, self.formula)(input, target, self.reduction)
+        out: FloatArray = getattr(ns, self.formula)(input, target, reduction=self.reduction)
         return out
 
     __call__ = forward
@@ -44,7 +44,7 @@ class Loss:
         input, target, ns = self._saved
         one = np.ones((), dtype=input.dtype)
         grad: FloatArray = getattr(ns, self.formula + "_backward")(
-            one, input, target, self.reduction
+            one, input, target, reduction=self.reduction
         )
         return grad
 

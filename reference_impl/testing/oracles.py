@@ -59,6 +59,15 @@ def conv2d(
         return F.conv2d(x, weight, bias, stride, padding, dilation, groups)
 
 
+def kl_div(
+    input: torch.Tensor, target: torch.Tensor, reduction: str, log_target: bool
+) -> torch.Tensor:
+    """``F.kl_div``, without its warning that ``"mean"`` is not the KL divergence per example."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return F.kl_div(input, target, reduction=reduction, log_target=log_target)
+
+
 def to_tensor(value: np.ndarray[Any, Any], requires_grad: bool) -> torch.Tensor:
     """A tensor with its own copy of the data (torch never sees our memory)."""
     tensor = torch.from_numpy(np.array(value, copy=True))

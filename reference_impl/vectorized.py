@@ -17,6 +17,12 @@ from reference_impl.activations import (
     tanh_backward_vectorized as tanh_backward,
     tanh_vectorized as tanh,
 )
+from reference_impl.attention import (
+    multi_head_attention_backward_vectorized as multi_head_attention_backward,
+    multi_head_attention_vectorized as multi_head_attention,
+    scaled_dot_product_attention_backward_vectorized as scaled_dot_product_attention_backward,
+    scaled_dot_product_attention_vectorized as scaled_dot_product_attention,
+)
 from reference_impl.conv import (
     conv2d_backward_vectorized as conv2d_backward,
     conv2d_vectorized as conv2d,
@@ -66,8 +72,12 @@ __all__ = [
     "max_pool2d_backward",
     "mse_loss",
     "mse_loss_backward",
+    "multi_head_attention",
+    "multi_head_attention_backward",
     "relu",
     "relu_backward",
+    "scaled_dot_product_attention",
+    "scaled_dot_product_attention_backward",
     "sgd_step",
     "sigmoid",
     "sigmoid_backward",

@@ -124,3 +124,50 @@ def run_oracle(
         else:
             grads.append(by_name[key].numpy())
     return numpy_outputs, tuple(grads)
+
+
+def multi_head_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    num_heads: int,
+    in_proj_weight: torch.Tensor,
+    in_proj_bias: torch.Tensor | None,
+    out_proj_weight: torch.Tensor,
+    out_proj_bias: torch.Tensor | None,
+    attn_mask: torch.Tensor | None = None,
+    key_padding_mask: torch.Tensor | None = None,
+    batch_first: bool = False,
+) -> torch.Tensor:
+    """``F.multi_head_attention_forward`` without dropout, in eval mode, output only.
+
+    torch's functional form is sequence-first and positional; ``batch_first``
+    transposes a batched input in and the output out, as ``nn.MultiheadAttention``
+    does (an unbatched ``(L, E)`` input is left as it is).
+    """
+    transpose = batch_first and query.dim() == 3
+    if transpose:
+        query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+    with warnings.catch_warnings():
+        # a boolean key_padding_mask beside a float attn_mask: torch warns the mix is deprecated
+        warnings.simplefilter("ignore", UserWarning)
+        output, _ = F.multi_head_attention_forward(
+            query,
+            key,
+            value,
+            query.shape[-1],
+            num_heads,
+            in_proj_weight,
+            in_proj_bias,
+            None,  # bias_k
+            None,  # bias_v
+            False,  # add_zero_attn
+            0.0,  # dropout_p
+            out_proj_weight,
+            out_proj_bias,
+            training=False,
+            key_padding_mask=key_padding_mask,
+            need_weights=False,
+            attn_mask=attn_mask,
+        )
+    return output.transpose(0, 1) if transpose else output

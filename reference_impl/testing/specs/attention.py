@@ -40,11 +40,12 @@ SCALES = (0.125, 0.25, 0.5, 1.0, 2.0, 0.3)
 #: sixteenths in [−1/4, 1/4]: projection weights and biases of multi_head_attention
 SMALL = st.integers(-GRID_STEP // 4, GRID_STEP // 4).map(lambda k: k / GRID_STEP)
 #: float mask values: the grid, and −∞ (a blocked position) one time in four
-FLOAT_MASK = st.integers(0, 3).flatmap(lambda k: st.just(-math.inf) if k == 0 else GRID)
-#: boolean mask entries, True one time in four (blocked for multi_head_attention)
-RARELY = st.integers(0, 3).map(lambda k: k == 0)
+FLOAT_MASK = st.integers(0, 3).flatmap(lambda k: st.just(-math.inf) if k == 3 else GRID)
+#: boolean mask entries, True one time in four (blocked, for multi_head_attention);
+#: both shrink towards a position that may be attended
+RARELY = st.integers(0, 3).map(lambda k: k == 3)
 #: boolean mask entries, True three times in four (may attend, for scaled_dot_product_attention)
-MOSTLY = st.integers(0, 3).map(lambda k: k != 0)
+MOSTLY = st.integers(0, 3).map(lambda k: k != 3)
 
 LENGTH_CORNERS = ("single query", "single key", "L ≠ S")
 SDPA_CORNERS = frozenset(

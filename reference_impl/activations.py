@@ -295,14 +295,17 @@ def tanh_backward_vectorized(grad_output: FloatArray, x: FloatArray) -> FloatArr
     return t
 
 
-def _exp_shifted(x: FloatArray, axis: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+def _exp_shifted(
+    x: FloatArray, axis: int, out: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``(m, e, S)``: the lane maxima, ``e = e^{x − m}`` (a new array) and ``S = Σ e``.
 
     ``m`` and ``S`` keep the reduced axis (length 1) so that they broadcast;
-    ``S ≥ 1`` because the maximum contributes ``e^0``.
+    ``S ≥ 1`` because the maximum contributes ``e^0``. ``out`` (``x`` itself
+    for a caller that no longer needs it) receives ``e`` instead of a new array.
     """
     m = x.max(axis=axis, keepdims=True)
-    e = np.subtract(x, m, out=np.empty_like(x))
+    e = np.subtract(x, m, out=np.empty_like(x) if out is None else out)
     np.exp(e, out=e)
     return m, e, e.sum(axis=axis, keepdims=True)
 
@@ -315,8 +318,8 @@ def _lane_dot(a: FloatArray, b: FloatArray, axis: int) -> FloatArray:
     return np.expand_dims(dot, axis)
 
 
-def _softmax(x: FloatArray, axis: int) -> FloatArray:
-    _, s, total = _exp_shifted(x, axis)
+def _softmax(x: FloatArray, axis: int, out: FloatArray | None = None) -> FloatArray:
+    _, s, total = _exp_shifted(x, axis, out)
     s *= np.reciprocal(total, out=total)
     return s
 

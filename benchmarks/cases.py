@@ -27,6 +27,7 @@ TARGETS = {
     "linear": 1.1,
     "activations": 2.5,
     "losses": 2.5,
+    "attention": 1.5,
 }
 
 # (N, C_in, H, W, C_out, k, stride, padding, dilation)
@@ -48,6 +49,8 @@ POOL_SHAPES = [
 LINEAR_SHAPES = [(256, 1024, 1024), (4096, 256, 10)]
 ELEMENTWISE_SHAPE = (4096, 1000)
 ACTIVATIONS = ("sigmoid", "relu", "tanh", "softmax", "log_softmax")
+# (N, heads, L, S, E per head)
+ATTENTION_SHAPES = [(8, 8, 128, 128, 64)]
 LOSSES = (
     "mse_loss",
     "l1_loss",
@@ -73,6 +76,7 @@ _TORCH: dict[str, TorchForward] = {
     "binary_cross_entropy": F.binary_cross_entropy,
     "binary_cross_entropy_with_logits": F.binary_cross_entropy_with_logits,
     "cross_entropy": F.cross_entropy,
+    "scaled_dot_product_attention": F.scaled_dot_product_attention,
 }
 
 
@@ -273,6 +277,26 @@ def _loss(function: str, dtype: str) -> Problem:
     )
 
 
+def _attention(shape: tuple[int, int, int, int, int], dtype: str) -> Problem:
+    n, heads, length, positions, width = shape
+    rng = _rng("attention", shape, dtype)
+    return Problem(
+        "attention",
+        "scaled_dot_product_attention",
+        f"{n},{heads},{length},{width} S{positions}",
+        dtype,
+        n * heads * length * positions * width,
+        {
+            "query": _normal(rng, (n, heads, length, width), dtype),
+            "key": _normal(rng, (n, heads, positions, width), dtype),
+            "value": _normal(rng, (n, heads, positions, width), dtype),
+        },
+        {},
+        _normal(rng, (n, heads, length, width), dtype),
+        ("query", "key", "value"),
+    )
+
+
 def builders(family: str, dtype: str) -> Iterator[Callable[[], Problem]]:
     """Constructors of the problems of ``family`` in ``dtype``, in table order."""
     if family == "conv2d":
@@ -290,6 +314,9 @@ def builders(family: str, dtype: str) -> Iterator[Callable[[], Problem]]:
     elif family == "losses":
         for name in LOSSES:
             yield partial(_loss, name, dtype)
+    elif family == "attention":
+        for attention_shape in ATTENTION_SHAPES:
+            yield partial(_attention, attention_shape, dtype)
     else:
         raise ValueError(f"unknown family {family!r}")
 
@@ -300,4 +327,6 @@ def functions(family: str) -> tuple[str, ...]:
         return ACTIVATIONS
     if family == "losses":
         return LOSSES
+    if family == "attention":
+        return ("scaled_dot_product_attention",)
     return (family,)

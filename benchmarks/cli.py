@@ -19,7 +19,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-FAMILIES = ("conv2d", "max_pool2d", "avg_pool2d", "linear", "activations", "losses")
+FAMILIES = (
+    "conv2d",
+    "max_pool2d",
+    "avg_pool2d",
+    "linear",
+    "activations",
+    "losses",
+    "attention",
+)
 
 THREAD_VARIABLES = (
     "OMP_NUM_THREADS",

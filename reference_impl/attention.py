@@ -382,10 +382,12 @@ def scaled_dot_product_attention_loop(
     ``query`` (..., L, E), ``key`` (..., S, E), ``value`` (..., S, Ev); the
     leading axes broadcast. A boolean ``attn_mask`` is True where attention is
     *allowed* (the opposite of ``multi_head_attention``'s masks), a float one
-    is added to the scores; ``is_causal`` blocks ``j > l`` (top-left aligned
-    when ``L ≠ S``) and excludes ``attn_mask``. ``scale`` defaults to
-    ``1/√E``. A row with every position blocked gives 0, as torch 2.13 on the
-    CPU returns (older versions gave NaN).
+    (of the inputs' dtype) is added to the scores; it has at least two
+    dimensions and broadcasts to the scores (..., L, S) without widening
+    them. ``is_causal`` blocks ``j > l`` (top-left aligned when ``L ≠ S``)
+    and excludes ``attn_mask``. ``scale`` (positive) defaults to ``1/√E``. A
+    row with every position blocked gives 0, as torch 2.13 on the CPU returns
+    (older versions gave NaN).
     """
     a = _check_attention(query, key, value, attn_mask, is_causal, scale)
     out = np.zeros(a.out_shape, dtype=a.query.dtype)
@@ -543,10 +545,12 @@ def scaled_dot_product_attention_vectorized(
     ``query`` (..., L, E), ``key`` (..., S, E), ``value`` (..., S, Ev); the
     leading axes broadcast. A boolean ``attn_mask`` is True where attention is
     *allowed* (the opposite of ``multi_head_attention``'s masks), a float one
-    is added to the scores; ``is_causal`` blocks ``j > l`` (top-left aligned
-    when ``L ≠ S``) and excludes ``attn_mask``. ``scale`` defaults to
-    ``1/√E``. A row with every position blocked gives 0, as torch 2.13 on the
-    CPU returns (older versions gave NaN).
+    (of the inputs' dtype) is added to the scores; it has at least two
+    dimensions and broadcasts to the scores (..., L, S) without widening
+    them. ``is_causal`` blocks ``j > l`` (top-left aligned when ``L ≠ S``)
+    and excludes ``attn_mask``. ``scale`` (positive) defaults to ``1/√E``. A
+    row with every position blocked gives 0, as torch 2.13 on the CPU returns
+    (older versions gave NaN).
     """
     a = _check_attention(query, key, value, attn_mask, is_causal, scale)
     return _attend(a.query, a.key, a.value, _bias(a), a.scale)

@@ -33,6 +33,7 @@ TARGETS = {
     "normalization": 2.0,
     "conv_transpose2d": 1.5,
     "optimizers": 2.0,
+    "attention": 1.5,
 }
 
 # (N, C_in, H, W, C_out, k, stride, padding, dilation)
@@ -73,6 +74,8 @@ ACTIVATIONS = (
     "softplus",
     "silu",
 )
+# (N, heads, L, S, E per head)
+ATTENTION_SHAPES = [(8, 8, 128, 128, 64)]
 LOSSES = (
     "mse_loss",
     "l1_loss",
@@ -137,6 +140,7 @@ _TORCH: dict[str, TorchForward] = {
     "smooth_l1_loss": F.smooth_l1_loss,
     "huber_loss": F.huber_loss,
     "kl_div": F.kl_div,
+    "scaled_dot_product_attention": F.scaled_dot_product_attention,
 }
 
 
@@ -523,6 +527,26 @@ def _optimizer(function: str, dtype: str) -> Problem:
     )
 
 
+def _attention(shape: tuple[int, int, int, int, int], dtype: str) -> Problem:
+    n, heads, length, positions, width = shape
+    rng = _rng("attention", shape, dtype)
+    return Problem(
+        "attention",
+        "scaled_dot_product_attention",
+        f"{n},{heads},{length},{width} S{positions}",
+        dtype,
+        n * heads * length * positions * width,
+        {
+            "query": _normal(rng, (n, heads, length, width), dtype),
+            "key": _normal(rng, (n, heads, positions, width), dtype),
+            "value": _normal(rng, (n, heads, positions, width), dtype),
+        },
+        {},
+        _normal(rng, (n, heads, length, width), dtype),
+        ("query", "key", "value"),
+    )
+
+
 def builders(family: str, dtype: str) -> Iterator[Callable[[], Problem]]:
     """Constructors of the problems of ``family`` in ``dtype``, in table order."""
     if family == "conv2d":
@@ -552,6 +576,9 @@ def builders(family: str, dtype: str) -> Iterator[Callable[[], Problem]]:
     elif family == "optimizers":
         for name in OPTIMIZERS:
             yield partial(_optimizer, name, dtype)
+    elif family == "attention":
+        for attention_shape in ATTENTION_SHAPES:
+            yield partial(_attention, attention_shape, dtype)
     else:
         raise ValueError(f"unknown family {family!r}")
 
@@ -568,4 +595,6 @@ def functions(family: str) -> tuple[str, ...]:
         return NORMALIZATIONS
     if family == "optimizers":
         return OPTIMIZERS
+    if family == "attention":
+        return ("scaled_dot_product_attention",)
     return (family,)

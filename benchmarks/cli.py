@@ -30,6 +30,7 @@ FAMILIES = (
     "normalization",
     "conv_transpose2d",
     "optimizers",
+    "attention",
 )
 
 THREAD_VARIABLES = (

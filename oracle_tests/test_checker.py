@@ -58,7 +58,7 @@ def conv2d_backward_stride_slip(
 
 def test_conv2d_stride_bug_is_diagnosed_by_corner() -> None:
     with pytest.raises(FormulaMismatch) as raised:
-        check_formula("conv2d", backward=conv2d_backward_stride_slip)
+        check_formula("conv2d", backward=conv2d_backward_stride_slip, max_examples=100)
     message = str(raised.value)
     assert "disagree on grad_x; agree on grad_weight, grad_bias" in message
     assert "agrees on every case without stride > 1" in message
@@ -91,6 +91,7 @@ def test_max_pool_candidate_checked_in_its_own_space() -> None:
             fixed={"kernel_size": 2, "stride": 1},
             require=["overlapping windows"],
             exclude=["ties", "3-D input"],
+            max_examples=60,
         )
     message = str(raised.value)
     assert "behaves like erratum-6-max-pool-gradient-assigned" in message
@@ -172,7 +173,8 @@ def test_command_line_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
     right = "reference_impl.vectorized:conv2d_backward"
     wrong = "oracle_tests.test_checker:conv2d_backward_stride_slip"
     assert main(["conv2d", "--backward", right, "--max-examples", "10"]) == 0
-    assert main(["conv2d", "--backward", wrong, "--fixed", "groups=1", "dilation=1"]) == 1
+    fixed = ["--fixed", "groups=1", "dilation=1"]
+    assert main(["conv2d", "--backward", wrong, *fixed, "--max-examples", "100"]) == 1
     assert "agrees on every case without stride > 1" in capsys.readouterr().out
     assert main(["conv2dd", "--backward", right]) == 2
     assert main(["conv2d", "--backward", "no.such.module:f"]) == 2

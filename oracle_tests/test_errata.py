@@ -11,6 +11,8 @@ wrong function's docstring and in docs/derivations.md.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from reference_impl.testing import FormulaMismatch, check_formula, report
@@ -21,6 +23,10 @@ from reference_impl.testing.specs import spec_named
 #: mistake costs a handful of examples; the budget only matters when the strategy
 #: cannot reach the mistake, which is the failure reported.
 BUDGET = 300
+#: Shrinking the counterexample to the smallest one (the form recorded in each
+#: erratum's docstring) costs far more than finding it, so it runs on request:
+#: ``ERRATA_SHRINK=1 pytest oracle_tests/test_errata.py -s -k NAME``.
+SHRINK = bool(os.environ.get("ERRATA_SHRINK"))
 
 
 @pytest.mark.errata
@@ -33,6 +39,7 @@ def test_checker_rejects_erratum_and_names_it(erratum: Erratum) -> None:
             backward=erratum.backward,
             max_examples=BUDGET,
             diagnosis=("catalog",),
+            shrink=SHRINK,
         )
     message = str(raised.value)
     assert f"behaves like {erratum.name}" in message, message

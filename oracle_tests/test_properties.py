@@ -28,13 +28,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from reference_impl.testing import evaluate, report, strategies
 from reference_impl.testing.registry import NAMESPACES, Case, ErrorInput, FormulaSpec
 from reference_impl.testing.specs import SPECS
 
 EACH_SPEC = pytest.mark.parametrize("spec", SPECS, ids=str)
+#: The agreement with torch gets the profile's whole budget; the properties of
+#: the calling contract (layouts, mutation, dtypes, shapes) fail on any case of
+#: the wrong kind, not on a rare corner, so a quarter of it finds them.
+CONTRACT = settings(max_examples=max(10, settings().max_examples // 4))
 
 
 def names(argument: str) -> str:
@@ -54,6 +58,7 @@ def _float_arrays(case: Case) -> list[str]:
 
 
 @EACH_SPEC
+@CONTRACT
 @given(data=st.data())
 def test_non_contiguous_inputs(spec: FormulaSpec, data: st.DataObject) -> None:
     case = data.draw(evaluate.any_case(spec), label="case")
@@ -83,6 +88,7 @@ def _snapshot(args: dict[str, Any]) -> dict[str, Any]:
 
 
 @EACH_SPEC
+@CONTRACT
 @given(data=st.data())
 def test_inputs_are_not_mutated(spec: FormulaSpec, data: st.DataObject) -> None:
     case = data.draw(evaluate.any_case(spec), label="case")
@@ -122,6 +128,7 @@ def test_inputs_are_not_mutated(spec: FormulaSpec, data: st.DataObject) -> None:
 
 
 @EACH_SPEC
+@CONTRACT
 @given(data=st.data())
 def test_rejects_bad_dtypes(spec: FormulaSpec, data: st.DataObject) -> None:
     """Integer, complex and mixed-precision arrays raise a TypeError naming the argument."""
@@ -133,7 +140,8 @@ def test_rejects_bad_dtypes(spec: FormulaSpec, data: st.DataObject) -> None:
     if name not in spec.integer_args:
         choices += [np.int64, np.int32]
     bad_dtype = data.draw(st.sampled_from(choices), label="dtype")
-    bad = {**case.args, name: case.args[name].astype(bad_dtype)}
+    with np.errstate(invalid="ignore"):  # a float mask's −inf has no integer: any value will do
+        bad = {**case.args, name: case.args[name].astype(bad_dtype)}
     # A lone array of the other float dtype is valid; it is "mixed" only beside another.
     forward_rejects = bad_dtype != other or len(floats) > 1
     for namespace in NAMESPACES:
@@ -153,6 +161,7 @@ def test_rejects_bad_dtypes(spec: FormulaSpec, data: st.DataObject) -> None:
 
 
 @EACH_SPEC
+@CONTRACT
 @given(data=st.data())
 def test_rejects_misshapen_grad_output(spec: FormulaSpec, data: st.DataObject) -> None:
     """An upstream gradient with an extra axis, or one axis longer, raises a ValueError."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from reference_impl import (
     activations,
+    attention,
     conv,
     conv_transpose,
     dense,
@@ -26,6 +27,7 @@ from reference_impl import (
 
 FAMILIES = (
     activations,
+    attention,
     conv,
     conv_transpose,
     dense,

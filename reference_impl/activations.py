@@ -322,19 +322,22 @@ def tanh_backward_vectorized(grad_output: FloatArray, x: FloatArray) -> FloatArr
     return t
 
 
-def exp_shifted(x: FloatArray, axis: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+def exp_shifted(
+    x: FloatArray, axis: int, out: FloatArray | None = None
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """``(m, e, S)``: the lane maxima, ``e = e^{x − m}`` (a new array) and ``S = Σ e``.
 
     ``m`` and ``S`` keep the reduced axis (length 1) so that they broadcast;
-    ``S ≥ 1`` because the maximum contributes ``e^0``.
+    ``S ≥ 1`` because the maximum contributes ``e^0``. ``out`` (``x`` itself
+    for a caller that no longer needs it) receives ``e`` instead of a new array.
     """
     m = x.max(axis=axis, keepdims=True)
-    e = np.subtract(x, m, out=np.empty_like(x))
+    e = np.subtract(x, m, out=np.empty_like(x) if out is None else out)
     np.exp(e, out=e)
     return m, e, e.sum(axis=axis, keepdims=True)
 
 
-def _lane_dot(a: FloatArray, b: FloatArray, axis: int) -> FloatArray:
+def lane_dot(a: FloatArray, b: FloatArray, axis: int) -> FloatArray:
     """``Σ_i a_i b_i`` along ``axis`` (kept, length 1), without the product array."""
     dot: FloatArray = np.einsum(
         "...i,...i->...", np.moveaxis(a, axis, -1), np.moveaxis(b, axis, -1)
@@ -342,8 +345,8 @@ def _lane_dot(a: FloatArray, b: FloatArray, axis: int) -> FloatArray:
     return np.expand_dims(dot, axis)
 
 
-def _softmax(x: FloatArray, axis: int) -> FloatArray:
-    _, s, total = exp_shifted(x, axis)
+def softmax_array(x: FloatArray, axis: int, out: FloatArray | None = None) -> FloatArray:
+    _, s, total = exp_shifted(x, axis, out)
     s *= np.reciprocal(total, out=total)
     return s
 
@@ -352,7 +355,7 @@ def softmax_vectorized(x: FloatArray, axis: int = -1) -> FloatArray:
     """``e^{x − max} / Σ e^{x − max}`` along ``axis``."""
     x = float_array("x", x)
     axis = check_axis("axis", axis, x.ndim)
-    return _softmax(x, axis)
+    return softmax_array(x, axis)
 
 
 def softmax_backward_vectorized(
@@ -361,8 +364,8 @@ def softmax_backward_vectorized(
     """``s ⊙ (g − Σ_j g_j s_j)``: the Jacobian-vector product without the Jacobian."""
     grad_output, x = _check_backward(grad_output, x)
     axis = check_axis("axis", axis, x.ndim)
-    s = _softmax(x, axis)
-    grad_input = np.subtract(grad_output, _lane_dot(grad_output, s, axis), out=np.empty_like(s))
+    s = softmax_array(x, axis)
+    grad_input = np.subtract(grad_output, lane_dot(grad_output, s, axis), out=np.empty_like(s))
     grad_input *= s
     return grad_input
 

@@ -38,8 +38,8 @@ from reference_impl.testing.strategies import FLOAT_DTYPES
 
 #: examples per dtype-agnostic search when the caller gives no budget
 DEFAULT_EXAMPLES = 200
-#: examples of each corner-excluded search in the diagnosis
-DIAGNOSIS_EXAMPLES = 100
+#: examples of each corner-excluded search in the diagnosis (half the budget by default)
+DIAGNOSIS_EXAMPLES = DEFAULT_EXAMPLES // 2
 #: failing cases the catalog diagnosis compares the candidate and each erratum on
 CATALOG_CASES = 4
 #: corners every case has, which no steer can exclude
@@ -232,6 +232,8 @@ class _Search:
         self.corners: set[str] = set()
         self.worst = 0.0
         self.warnings: set[str] = set()
+        #: cases each search of the diagnosis by corner draws
+        self.diagnosis_examples = DIAGNOSIS_EXAMPLES
 
     def outcome(self, case: Case) -> tuple[_Outcome, tuple[Any, ...], dict[str, Any]]:
         spec = self.candidate.spec
@@ -318,6 +320,7 @@ def check_formula(
     exclude: Iterable[str] = (),
     max_examples: int | None = None,
     diagnosis: Iterable[str] = ("corner", "catalog"),
+    shrink: bool = True,
 ) -> CheckReport:
     """Check a candidate ``forward`` and/or ``backward`` of ``formula`` against torch.
 
@@ -338,6 +341,9 @@ def check_formula(
         Cases drawn (default 200); the diagnosis by corner draws a few hundred more.
     diagnosis
         Which diagnoses a failure gets: ``"corner"`` and/or ``"catalog"``.
+    shrink
+        Shrink the failing case to the smallest one (the default); without,
+        the first failing case found is reported, which is much faster.
 
     Returns a :class:`CheckReport` on agreement; raises :class:`FormulaMismatch`
     on disagreement, ``ValueError``/``TypeError`` on bad use.
@@ -379,7 +385,7 @@ def check_formula(
     budget = DEFAULT_EXAMPLES if max_examples is None else int(max_examples)
     _validate_space(spec, steer, dtypes, formula)
     try:
-        failing = search.find(steer, budget, shrink=True)
+        failing = search.find(steer, budget, shrink=shrink)
     except Unsatisfiable as error:
         raise ValueError(
             f"no valid case of {formula} satisfies fixed={fixed!r}, require={sorted(require)}, "
@@ -397,6 +403,7 @@ def check_formula(
             sorted(search.warnings),
         )
     kinds = frozenset(diagnosis)
+    search.diagnosis_examples = max(20, budget // 2)
     raise FormulaMismatch(_explain(spec, candidate, search, steer, failing, held, fixed, kinds))
 
 
@@ -503,7 +510,7 @@ def _diagnose_corners(
     with failures only when present is then searched again with it excluded
     (the claim "agrees on every case without it" rests on both).
     """
-    sample = search.sample(steer, DIAGNOSIS_EXAMPLES * 2)
+    sample = search.sample(steer, search.diagnosis_examples * 2)
     failures.extend(case for case, failed in sample if failed)
     del failures[CATALOG_CASES:]
     candidates: dict[str, tuple[float, str]] = {}
@@ -513,14 +520,14 @@ def _diagnose_corners(
         if any(without):
             continue
         try:
-            found = search.find(steer.excluding(corner), DIAGNOSIS_EXAMPLES, shrink=False)
+            found = search.find(steer.excluding(corner), search.diagnosis_examples, shrink=False)
         except Unsatisfiable:
             continue
         if found is None:
             candidates[corner] = (
                 -sum(with_it) / max(len(with_it), 1),
                 f"  agrees on every case without {corner} "
-                f"({len(without) + DIAGNOSIS_EXAMPLES} examples); fails with {corner} "
+                f"({len(without) + search.diagnosis_examples} examples); fails with {corner} "
                 f"({sum(with_it)} of {len(with_it)} sampled cases with it)",
             )
     # A claim survives only if the failures still vanish when the other claimed
@@ -531,7 +538,9 @@ def _diagnose_corners(
         others = frozenset(candidates) - {corner}
         narrowed = Steer(steer.fixed, steer.require | others, steer.exclude | {corner})
         try:
-            refuted = bool(others) and search.find(narrowed, DIAGNOSIS_EXAMPLES, shrink=False)
+            refuted = bool(others) and search.find(
+                narrowed, search.diagnosis_examples, shrink=False
+            )
         except Unsatisfiable:
             refuted = False
         if not refuted:

@@ -106,12 +106,14 @@ def run(
 
 def torch_result(spec: FormulaSpec, case: Case) -> tuple[Result, tuple[Any, ...]]:
     """torch's outputs and gradients, and the upstream gradients they were taken with."""
-    outputs, _ = oracles.run_oracle(spec.name, spec.oracle, case.args, spec.grad_wrt, None)
-    grad_outputs = upstream(spec, case, outputs)
-    outputs, grads = oracles.run_oracle(
-        spec.name, spec.oracle, case.args, spec.grad_wrt, grad_outputs
-    )
-    return Result(outputs, grads, grad_outputs), grad_outputs
+    made: list[tuple[Any, ...]] = []
+
+    def make(outputs: tuple[Any, ...]) -> tuple[Any, ...]:
+        made.append(upstream(spec, case, outputs))
+        return made[0]
+
+    outputs, grads = oracles.run_oracle(spec.name, spec.oracle, case.args, spec.grad_wrt, make)
+    return Result(outputs, grads, made[0]), made[0]
 
 
 def check_dtypes(spec: FormulaSpec, name: str, result: Result, dtype: np.dtype[Any]) -> None:

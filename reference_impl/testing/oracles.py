@@ -13,7 +13,7 @@ gradient with ``torch.autograd.grad``, for one output or several.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -98,18 +98,24 @@ def run_oracle(
     oracle: Any,
     args: Mapping[str, Any],
     grad_wrt: Sequence[str],
-    grad_outputs: Sequence[np.ndarray[Any, Any]] | None,
+    grad_outputs: Sequence[np.ndarray[Any, Any]]
+    | Callable[[tuple[Any, ...]], Sequence[np.ndarray[Any, Any]]]
+    | None,
 ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     """``(outputs, gradients)``: torch's forward outputs and the gradient of each ``grad_wrt``.
 
-    An absent input (``None``) has the gradient ``None``; a present one that
-    no output depends on, zeros. With ``grad_outputs=None`` only the forward
-    runs and no gradients are returned.
+    ``grad_outputs`` are the upstream gradients, or a function that makes them
+    from the forward's outputs (so that one forward pass serves both). An
+    absent input (``None``) has the gradient ``None``; a present one that no
+    output depends on, zeros. With ``grad_outputs=None`` only the forward runs
+    and no gradients are returned.
     """
     tensors, outputs = forward_outputs(name, oracle, args, grad_wrt)
     numpy_outputs = tuple(_numpy(out) for out in outputs)
     if grad_outputs is None:
         return numpy_outputs, ()
+    if callable(grad_outputs):
+        grad_outputs = grad_outputs(numpy_outputs)
     wrt = [tensors[key] for key in grad_wrt if isinstance(tensors[key], torch.Tensor)]
     pairs = [
         (out, torch.from_numpy(np.array(grad, copy=True)))
@@ -333,3 +339,50 @@ def group_norm(
     if weight is None and bias is not None:
         weight = torch.ones(x.shape[1], dtype=x.dtype)
     return F.group_norm(x, num_groups, weight, bias, eps)
+
+
+def multi_head_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    num_heads: int,
+    in_proj_weight: torch.Tensor,
+    in_proj_bias: torch.Tensor | None,
+    out_proj_weight: torch.Tensor,
+    out_proj_bias: torch.Tensor | None,
+    attn_mask: torch.Tensor | None = None,
+    key_padding_mask: torch.Tensor | None = None,
+    batch_first: bool = False,
+) -> torch.Tensor:
+    """``F.multi_head_attention_forward`` without dropout, in eval mode, output only.
+
+    torch's functional form is sequence-first and positional; ``batch_first``
+    transposes a batched input in and the output out, as ``nn.MultiheadAttention``
+    does (an unbatched ``(L, E)`` input is left as it is).
+    """
+    transpose = batch_first and query.dim() == 3
+    if transpose:
+        query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+    with warnings.catch_warnings():
+        # a boolean key_padding_mask beside a float attn_mask: torch warns the mix is deprecated
+        warnings.simplefilter("ignore", UserWarning)
+        output, _ = F.multi_head_attention_forward(
+            query,
+            key,
+            value,
+            query.shape[-1],
+            num_heads,
+            in_proj_weight,
+            in_proj_bias,
+            None,  # bias_k
+            None,  # bias_v
+            False,  # add_zero_attn
+            0.0,  # dropout_p
+            out_proj_weight,
+            out_proj_bias,
+            training=False,
+            key_padding_mask=key_padding_mask,
+            need_weights=False,
+            attn_mask=attn_mask,
+        )
+    return output.transpose(0, 1) if transpose else output

@@ -21,6 +21,9 @@ FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 GRID_STEP = 16
 GRID = st.integers(-4 * GRID_STEP, 4 * GRID_STEP).map(lambda k: k / GRID_STEP)
 
+#: the largest magnitude of a seeded upstream gradient (:func:`upstream_gradient`)
+UPSTREAM_MAX = 2.0
+
 #: memory layouts a drawn array can be handed over in
 LAYOUTS = ("contiguous", "fortran", "strided", "reversed")
 
@@ -80,7 +83,7 @@ def upstream_gradient(
     are nonzero multiples of 1/16 in [−2, 2], exact in both dtypes.
     """
     rng = np.random.default_rng(seed)
-    magnitude = rng.integers(1, 2 * GRID_STEP + 1, size=shape)
+    magnitude = rng.integers(1, int(UPSTREAM_MAX * GRID_STEP) + 1, size=shape)
     sign = rng.choice(np.array([-1, 1]), size=shape)
     return np.asarray(sign * magnitude / GRID_STEP, dtype=dtype)
 

@@ -140,7 +140,7 @@ class _Adaptive:
             self.hyper["betas"] = tuple(self.hyper["betas"])
         self.state = {
             position[index]: {
-                name: int(value) if name == "step" else np.array(value, copy=True)
+                name: int(value) if name == "step" else np.asarray(value).copy()
                 for name, value in entry.items()
             }
             for index, entry in state_dict["state"].items()

@@ -277,7 +277,8 @@ def test_adam_adamw_rmsprop_state_dict_round_trip(name: str) -> None:
     x, y = rng.standard_normal((4, 2)), rng.standard_normal((4, 1))
     for _ in range(2):
         torch_optimizer.zero_grad()
-        torch.nn.functional.mse_loss(twin(torch.from_numpy(x)), torch.from_numpy(y)).backward()
+        loss = torch.nn.functional.mse_loss(twin(torch.from_numpy(x)), torch.from_numpy(y))
+        loss.backward()  # type: ignore[no-untyped-call]
         torch_optimizer.step()
     model.load_state_dict({k: v.detach().numpy() for k, v in twin.state_dict().items()})
     optimizer = OURS[name](model)
@@ -306,7 +307,8 @@ def conv_transpose_cases(draw: st.DrawFn, dtype: np.dtype[Any], max_batch: int =
     groups = draw(st.integers(1, 2), label="groups")
     in_channels = groups * draw(st.integers(1, 2), label="in per group")
     out_channels = groups * draw(st.integers(1, 2), label="out per group")
-    kernel, stride, padding, output_padding, dilation, size = [], [], [], [], [], []
+    axes: list[list[int]] = [[], [], [], [], [], []]
+    kernel, stride, padding, output_padding, dilation, size = axes
     for _ in range(2):
         s, d = draw(st.integers(1, 3), label="stride"), draw(st.integers(1, 2), label="dilation")
         k, n = draw(st.integers(1, 3), label="kernel"), draw(st.integers(1, 3), label="size")
@@ -372,7 +374,7 @@ def conv_transpose_length(case: NetCase) -> int:
         n * h * w,
         n * out[2] * out[3],
     ]
-    return max(sums) + case.target.size
+    return int(max(sums) + case.target.size)
 
 
 CONV_TRANSPOSE = "network: ConvTranspose2d"
@@ -396,7 +398,7 @@ def test_conv_transpose2d_layer_matches_torch(namespace: str, data: st.DataObjec
     x_t = torch.from_numpy(case.x.copy()).requires_grad_(True)
     output_t = twin(x_t)
     loss_t = torch.nn.functional.mse_loss(output_t, torch.from_numpy(case.target.copy()))
-    loss_t.backward()
+    loss_t.backward()  # type: ignore[no-untyped-call]
     output = case.model.forward(case.x, namespace)
     value = case.loss.forward(output, case.target, case.model.last_namespace or vectorized)
     grad_x, grads = case.model.backward(case.loss.backward())

@@ -10,14 +10,17 @@ Two tasks on synthetic data made with NumPy:
 
 Both trainers start from the same weights (torch's initialisation, copied into
 the reference), see the same mini-batches in the same order, and take the
-same SGD steps; the printed loss curves should agree to many digits. A plot of
-the curves is saved when matplotlib is installed.
+same optimizer steps (``--optimizer``: SGD, Adam, AdamW or RMSprop, the
+reference's ``networks`` class on one side and its ``torch.optim`` namesake on
+the other); the printed loss curves should agree to many digits. A plot of the
+curves is saved when matplotlib is installed.
 
 Run from the repository root::
 
     python examples/train.py                      # vectorized namespace
     python examples/train.py --namespace loops    # every element by a Python loop (slower)
     python examples/train.py --epochs 30 --plot curves.png
+    python examples/train.py --optimizer adam --lr 0.01
 """
 
 from __future__ import annotations
@@ -125,16 +128,38 @@ TASKS: dict[str, Callable[[int, np.random.Generator, str], Task]] = {
 # ------------------------------------------------------------------------- training
 
 
+#: ``--optimizer``: (the reference's class, torch's class, the default learning rate)
+OPTIMIZERS: dict[str, tuple[Any, type[torch.optim.Optimizer], float]] = {
+    "sgd": (networks.SGD, torch.optim.SGD, 0.1),
+    "adam": (networks.Adam, torch.optim.Adam, 0.01),
+    "adamw": (networks.AdamW, torch.optim.AdamW, 0.01),
+    "rmsprop": (networks.RMSprop, torch.optim.RMSprop, 0.01),
+}
+
+
 def train(
-    task: Task, epochs: int, batch_size: int, lr: float, momentum: float, seed: int
+    task: Task,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    momentum: float,
+    seed: int,
+    optimizer_name: str = "sgd",
 ) -> tuple[list[float], list[float]]:
-    """Train both networks; the mean mini-batch loss of every epoch, reference and torch."""
+    """Train both networks; the mean mini-batch loss of every epoch, reference and torch.
+
+    ``momentum`` is passed to SGD and RMSprop (Adam and AdamW have none).
+    """
     # Identical initial weights: torch's initialisation, copied into the reference.
     task.reference.load_state_dict(
         {key: value.detach().numpy() for key, value in task.twin.state_dict().items()}
     )
-    optimizer = networks.SGD(task.reference, lr=lr, momentum=momentum)
-    twin_optimizer = torch.optim.SGD(task.twin.parameters(), lr=lr, momentum=momentum)
+    ours_class, torch_class, _ = OPTIMIZERS[optimizer_name]
+    hyper: dict[str, Any] = {"lr": lr}
+    if optimizer_name in ("sgd", "rmsprop"):
+        hyper["momentum"] = momentum
+    optimizer = ours_class(task.reference, **hyper)
+    twin_optimizer = torch_class(task.twin.parameters(), **hyper)
     rng = np.random.default_rng(seed)
     reference_curve, torch_curve = [], []
     for _ in range(epochs):
@@ -188,13 +213,21 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[list[float], list
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--samples", type=int, default=128, help="training examples per task")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--momentum", type=float, default=0.9)
+    parser.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd")
+    parser.add_argument(
+        "--lr", type=float, default=None, help="default: 0.1 for SGD, 0.01 for the others"
+    )
+    parser.add_argument(
+        "--momentum", type=float, default=None, help="SGD (default 0.9) and RMSprop (default 0)"
+    )
     parser.add_argument("--namespace", choices=["vectorized", "loops"], default="vectorized")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", type=Path, default=Path("loss_curves.png"))
     parser.add_argument("--no-plot", action="store_true", help="do not save a plot")
     args = parser.parse_args(argv)
+    lr = OPTIMIZERS[args.optimizer][2] if args.lr is None else args.lr
+    default_momentum = 0.9 if args.optimizer == "sgd" else 0.0
+    momentum = default_momentum if args.momentum is None else args.momentum
 
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -202,9 +235,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[list[float], list
     for name in args.tasks:
         task = TASKS[name](args.samples, rng, args.namespace)
         start = time.perf_counter()
-        ours, theirs = train(task, args.epochs, args.batch_size, args.lr, args.momentum, args.seed)
+        ours, theirs = train(
+            task, args.epochs, args.batch_size, lr, momentum, args.seed, args.optimizer
+        )
         seconds = time.perf_counter() - start
+        ours_class, torch_class, _ = OPTIMIZERS[args.optimizer]
         print(f"\n{name}: {len(task.x)} examples, {args.namespace} namespace, {seconds:.1f} s")
+        print(f"optimizer: networks.{ours_class.__name__} and torch.optim.{torch_class.__name__}")
         print(f"{'epoch':>5}  {'reference':>14}  {'torch':>14}  {'|difference|':>12}")
         for epoch, (a, b) in enumerate(zip(ours, theirs, strict=True), start=1):
             print(f"{epoch:>5}  {a:>14.9g}  {b:>14.9g}  {abs(a - b):>12.2e}")

@@ -1,4 +1,4 @@
-"""Smoke test of ``examples/train.py``: it runs, and both trainers follow the same curve."""
+"""Smoke test of ``examples/train.py``: it runs, both trainers follow the same curve (SGD, Adam)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from oracle_tests.netcases import NetCase, drift_length
+from oracle_tests.netcases import NetCase, drift_length, network_length
 from reference_impl.testing.comparison import assert_close
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "train.py"
@@ -77,3 +77,38 @@ def test_example_runs_on_the_loop_namespace(train: ModuleType) -> None:
     curves = train.main([*tiny, "--no-plot", "--namespace", "loops"])
     assert set(curves) == {"mlp"}
     assert_curves_agree(train, curves, samples=8, batch_size=4, namespace="loops")
+
+
+@pytest.mark.parametrize("optimizer", ["adam"])
+def test_example_trains_with_adam_on_both_sides(
+    train: ModuleType, optimizer: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--optimizer adam`` steps ``networks.Adam`` and ``torch.optim.Adam``.
+
+    One full batch per epoch, so the first epoch's loss is one forward pass
+    at the shared initial weights: within the network's own tolerance
+    (``netcases.network_length``; no optimizer step has been taken). The
+    trajectories of the adaptive optimizers are checked with their derived
+    drift bounds in ``test_network_optimizers.py``; here the later epochs must
+    be finite and lower the loss on both sides.
+    """
+    tiny = ["--tasks", "mlp", "--epochs", "3", "--samples", "8", "--batch-size", "8"]
+    curves = train.main([*tiny, "--no-plot", "--optimizer", optimizer, "--lr", "0.05"])
+    printed = capsys.readouterr().out
+    assert "optimizer: networks.Adam and torch.optim.Adam" in printed
+    ours, theirs = curves["mlp"]
+    task = train.TASKS["mlp"](8, np.random.default_rng(0), "vectorized")
+    case = NetCase(task.reference, task.reference_loss, task.x, task.target)
+    assert_close(
+        np.array(ours[0]),
+        np.array(theirs[0]),
+        quantity="loss at the initial weights",
+        actual_name="reference_impl",
+        expected_name="torch",
+        formula="examples/train.py mlp --optimizer adam",
+        dtype=np.dtype(np.float64),
+        reduction_length=network_length(case),
+        record=False,
+    )
+    for curve in (ours, theirs):
+        assert np.all(np.isfinite(curve)) and curve[-1] < curve[0], curve

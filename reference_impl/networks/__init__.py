@@ -9,7 +9,8 @@ run index by index or on whole arrays. Parameters use torch's layouts and
 
 The layers (the generic :class:`Functional` layer of one formula pair and
 the ``torch.nn``-named layers built on it) and :class:`Sequential` are in
-:mod:`.layers`, the losses in :mod:`.losses`, SGD training in :mod:`.training`.
+:mod:`.layers`, the losses in :mod:`.losses`, training (SGD, Adam, AdamW,
+RMSprop) in :mod:`.training`.
 
 Backpropagation is the chain rule applied layer by layer, from the loss back to
 the input. ``forward`` keeps each layer's input; ``backward`` hands the
@@ -48,6 +49,7 @@ The chained formulas never use the cancelled forms: ``Sigmoid`` followed by
 from reference_impl.networks.layers import (
     AvgPool2d,
     Conv2d,
+    ConvTranspose2d,
     Flatten,
     Functional,
     Layer,
@@ -66,9 +68,26 @@ from reference_impl.networks.losses import (
     Loss,
     MSELoss,
 )
-from reference_impl.networks.training import SGD, batches, loss_and_gradients, train_epoch
+from reference_impl.networks.training import (
+    SGD,
+    Adam,
+    AdamW,
+    RMSprop,
+    batches,
+    loss_and_gradients,
+    train_epoch,
+)
 
-__all__ = ["AvgPool2d", "Conv2d", "Flatten", "Functional", "Layer", "Linear", "MaxPool2d"]
+__all__ = [
+    "AvgPool2d",
+    "Conv2d",
+    "ConvTranspose2d",
+    "Flatten",
+    "Functional",
+    "Layer",
+    "Linear",
+    "MaxPool2d",
+]
 __all__ += ["ReLU", "Sequential", "Sigmoid", "Tanh", "resolve_namespace"]
 __all__ += ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Loss", "MSELoss"]
-__all__ += ["SGD", "batches", "loss_and_gradients", "train_epoch"]
+__all__ += ["SGD", "Adam", "AdamW", "RMSprop", "batches", "loss_and_gradients", "train_epoch"]

@@ -428,3 +428,44 @@ class Sequential:
             grads.update({f"{index}.{name}": value for name, value in layer_grads.items()})
         self.grad_inputs = grad_inputs[::-1]
         return grad, {key: grads[key] for key in self.state_dict() if key in grads}
+
+
+class ConvTranspose2d(Functional):
+    """Transposed convolution, ``W`` (in, out/groups, kh, kw), as ``torch.nn.ConvTranspose2d``.
+
+    torch initialises it as :class:`Conv2d`, from the fan-in its weight layout
+    reads, ``weight.shape[1] · kh · kw = out/groups · kh · kw``.
+    """
+
+    weight: FloatArray
+    bias: FloatArray | None
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntPair,
+        stride: IntPair = 1,
+        padding: IntPair = 0,
+        output_padding: IntPair = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: IntPair = 1,
+        *,
+        dtype: type | np.dtype[Any] = np.float64,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        self.in_channels = _count("in_channels", in_channels)
+        self.out_channels = _count("out_channels", out_channels)
+        self.kernel_size = kh, kw = int_pair("kernel_size", kernel_size, 1)
+        _count("groups", groups)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"groups={groups} must divide in_channels and out_channels")
+        init = _initializer(rng, dtype, out_channels // groups * kh * kw)
+        weight = init((in_channels, out_channels // groups, kh, kw))
+        hyper: dict[str, Any] = {"stride": stride, "padding": padding}
+        hyper |= {"output_padding": output_padding, "groups": groups, "dilation": dilation}
+        params = {"weight": weight, "bias": init((out_channels,)) if bias else None}
+        super().__init__("conv_transpose2d", params=params, **hyper)
+        torch_kwargs = {"kernel_size": (kh, kw), **hyper, "bias": bias}
+        self.arguments = ((in_channels, out_channels), torch_kwargs)

@@ -291,28 +291,38 @@ def test_a_model_runs_differentiates_and_steps_in_one_namespace(
     assert called == {(ran, name): count for name, count in counts.items()}
 
 
-def test_functional_none_gradient_and_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What new layers rely on: a tuple of gradients with a ``None``, a buffer forward updates."""
+def test_functional_keywords_none_gradient_second_output_and_pre_forward(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What new layers rely on: arguments by keyword, a ``None`` gradient dropped, a second
+    output answered with zeros, a buffer that ``pre_forward`` updates before the formula."""
 
-    def shift(x: Any, weight: Any, bias: Any, *, mean: Any, momentum: float) -> Any:
-        return x * weight + bias - mean, mean + momentum * (x.mean(axis=0) - mean)
+    def shift(x: Any, *, weight: Any, bias: Any, mean: Any, momentum: float) -> Any:
+        return x * weight + bias - mean, x.sum(axis=1)
 
-    def shift_backward(grad: Any, x: Any, weight: Any, bias: Any, **_: Any) -> Any:
-        return grad * weight, (grad * x).sum(axis=0), None  # bias frozen: no gradient
+    def shift_backward(grad: Any, x: Any, *, weight: Any, bias: Any, **_: Any) -> Any:
+        grad_y, grad_sums = grad
+        assert grad_sums.shape == (2,) and not grad_sums.any()  # the second output is silent
+        return grad_y * weight, (grad_y * x).sum(axis=0), None  # bias frozen: no gradient
+
+    class Shift(networks.Functional):
+        mean: np.ndarray
+
+        def pre_forward(self, x: Any, ns: Any) -> None:
+            self.mean = self.mean + self.hyper["momentum"] * (x.mean(axis=0) - self.mean)
 
     for ns in (loops, vectorized):
         monkeypatch.setattr(ns, "shift", shift, raising=False)
         monkeypatch.setattr(ns, "shift_backward", shift_backward, raising=False)
     params, buffers = {"weight": np.full(2, 2.0), "bias": np.ones(2)}, {"mean": np.zeros(2)}
-    layer = networks.Functional("shift", params=params, buffers=buffers, momentum=0.5)
-    model = networks.Sequential(layer)
+    model = networks.Sequential(Shift("shift", params=params, buffers=buffers, momentum=0.5))
     out = model.forward(np.array([[1.0, 3.0], [3.0, 5.0]]))
     grad_x, grads = model.backward(np.ones((2, 2)))
     networks.SGD(model, lr=0.5).step(grads)
     state = model.state_dict()
     assert list(state) == ["0.weight", "0.bias", "0.mean"] and list(grads) == ["0.weight"]
     checks: list[tuple[Any, Any]] = [
-        (out, [[3, 7], [7, 11]]),
+        (out, [[2, 5], [6, 9]]),  # with the mean pre_forward set: [1, 2]
         (grad_x, np.full((2, 2), 2)),
         (grads["0.weight"], [4, 8]),
         (state["0.weight"], [0, -2]),
@@ -373,4 +383,5 @@ def test_forward_and_backward_leave_inputs_alone() -> None:
         assert np.array_equal(value, saved_state[key])
         index, name = key.split(".")
         assert not np.shares_memory(grads[key], model[int(index)].parameters()[name])
+    assert grad_x is not None
     assert grad_x.shape == x.shape and not np.shares_memory(grad_x, x)

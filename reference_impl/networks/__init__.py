@@ -9,7 +9,11 @@ run index by index or on whole arrays. Parameters use torch's layouts and
 
 The layers (the generic :class:`Functional` layer of one formula pair and
 the ``torch.nn``-named layers built on it) and :class:`Sequential` are in
-:mod:`.layers`, the losses in :mod:`.losses`, SGD training in :mod:`.training`.
+:mod:`.layers`, the normalization and dropout layers in :mod:`.normalization`
+(training and eval mode: ``Sequential.train()`` / ``.eval()``), the embedding
+and recurrent layers in :mod:`.recurrent` (a recurrent layer returns its output
+sequence; ``LastStep`` takes ``h_n``), the losses in :mod:`.losses`, SGD
+training in :mod:`.training`.
 
 Backpropagation is the chain rule applied layer by layer, from the loss back to
 the input. ``forward`` keeps each layer's input; ``backward`` hands the
@@ -66,9 +70,19 @@ from reference_impl.networks.losses import (
     Loss,
     MSELoss,
 )
+from reference_impl.networks.normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    Dropout,
+    GroupNorm,
+    LayerNorm,
+)
+from reference_impl.networks.recurrent import GRU, LSTM, RNN, Embedding, LastStep
 from reference_impl.networks.training import SGD, batches, loss_and_gradients, train_epoch
 
 __all__ = ["AvgPool2d", "Conv2d", "Flatten", "Functional", "Layer", "Linear", "MaxPool2d"]
 __all__ += ["ReLU", "Sequential", "Sigmoid", "Tanh", "resolve_namespace"]
+__all__ += ["BatchNorm1d", "BatchNorm2d", "Dropout", "GroupNorm", "LayerNorm"]
+__all__ += ["GRU", "LSTM", "RNN", "Embedding", "LastStep"]
 __all__ += ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Loss", "MSELoss"]
 __all__ += ["SGD", "batches", "loss_and_gradients", "train_epoch"]

@@ -40,7 +40,8 @@ Dtype = type | np.dtype[Any]
 class _BatchNorm(Functional):
     """``torch.nn.BatchNorm*d``: ``batch_norm`` with torch's buffers and modes (module docstring).
 
-    ``state_dict``: ``weight``, ``bias`` (``affine``), then ``running_mean``,
+    ``state_dict``: ``weight``, ``bias`` (``affine``; no bias with ``bias=False``,
+    a keyword of torch 2.13), then ``running_mean``,
     ``running_var`` and ``num_batches_tracked`` (``track_running_stats``), as
     torch's. ``num_batches_tracked`` is an int64 0-d array that no formula
     takes: it is listed by :meth:`buffers`, counted by :meth:`pre_forward`.
@@ -63,6 +64,7 @@ class _BatchNorm(Functional):
         affine: bool = True,
         track_running_stats: bool = True,
         *,
+        bias: bool = True,
         dtype: Dtype = np.float64,
     ) -> None:
         channels = _count("num_features", num_features)
@@ -70,10 +72,12 @@ class _BatchNorm(Functional):
         if momentum is not None:
             check_fraction("momentum", momentum)
         affine = check_bool("affine", affine)
+        with_bias = check_bool("bias", bias)
         track = check_bool("track_running_stats", track_running_stats)
         params: dict[str, FloatArray | None] = {"weight": None, "bias": None}
         if affine:
-            params = {"weight": np.ones(channels, dtype), "bias": np.zeros(channels, dtype)}
+            params["weight"] = np.ones(channels, dtype)
+            params["bias"] = np.zeros(channels, dtype) if with_bias else None
         buffers = {}
         if track:
             buffers = {"running_mean": np.zeros(channels, dtype)}
@@ -85,10 +89,8 @@ class _BatchNorm(Functional):
         self.num_features, self.eps, self.momentum = channels, eps, momentum
         self.affine, self.track_running_stats = affine, track
         self.num_batches_tracked = np.zeros((), np.int64) if track else None
-        self.arguments = (
-            (num_features,),
-            {"eps": eps, "momentum": momentum, "affine": affine, "track_running_stats": track},
-        )
+        options = {"eps": eps, "momentum": momentum, "affine": affine, "bias": with_bias}
+        self.arguments = ((num_features,), {**options, "track_running_stats": track})
 
     def buffers(self) -> dict[str, Array]:
         found = super().buffers()
@@ -185,7 +187,8 @@ class LayerNorm(Functional):
 class GroupNorm(Functional):
     """``group_norm`` of ``num_groups`` groups of channels, as ``torch.nn.GroupNorm``.
 
-    ``weight`` (ones) and ``bias`` (zeros) per channel with ``affine``.
+    ``weight`` (ones) and ``bias`` (zeros) per channel with ``affine``; ``bias=False``
+    keeps the weight only.
     """
 
     weight: FloatArray | None
@@ -198,6 +201,7 @@ class GroupNorm(Functional):
         eps: float = 1e-5,
         affine: bool = True,
         *,
+        bias: bool = True,
         dtype: Dtype = np.float64,
     ) -> None:
         groups = _count("num_groups", num_groups)
@@ -206,12 +210,15 @@ class GroupNorm(Functional):
             raise ValueError(f"num_channels={channels} must be divisible by num_groups={groups}")
         check_eps(eps)
         affine = check_bool("affine", affine)
+        with_bias = check_bool("bias", bias)
         params: dict[str, FloatArray | None] = {"weight": None, "bias": None}
         if affine:
-            params = {"weight": np.ones(channels, dtype), "bias": np.zeros(channels, dtype)}
+            params["weight"] = np.ones(channels, dtype)
+            params["bias"] = np.zeros(channels, dtype) if with_bias else None
         super().__init__("group_norm", params=params, num_groups=groups, eps=eps)
         self.num_groups, self.num_channels, self.eps = groups, channels, eps
-        self.arguments = ((num_groups, num_channels), {"eps": eps, "affine": affine})
+        options = {"eps": eps, "affine": affine, "bias": with_bias}
+        self.arguments = ((num_groups, num_channels), options)
 
 
 class Dropout(Functional):

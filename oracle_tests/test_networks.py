@@ -6,6 +6,12 @@ input gradient and every parameter gradient compared through
 ``comparison.assert_close`` (by way of ``netcases.assert_network_close``) with
 the tolerance of ``netcases.network_length``.
 Most examples run the vectorized namespace; a few tiny ones the loop namespace.
+
+The normalization, dropout and recurrent layers are compared the same way
+(batch norm in training and eval mode, with the running statistics and
+``num_batches_tracked`` after each pass; dropout with its mask replayed in
+torch), and through SGD trajectories; their API (torch's ``state_dict``,
+modes, masks, index inputs) is checked at the end.
 """
 
 from __future__ import annotations
@@ -583,6 +589,28 @@ def test_batch_norm_running_statistics_and_momentum_none_by_hand() -> None:
         assert grad_x is not None and np.allclose(grad_x, 1 / np.sqrt(2.0 + 1e-5))
         assert set(grads) == {"0.weight", "0.bias"}
         assert all(np.array_equal(v, after[k]) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("namespace", ["loops", "vectorized"])
+def test_batch_norm_running_stats_and_lstm_run_in_the_namespace_of_the_pass(
+    monkeypatch: pytest.MonkeyPatch, namespace: str
+) -> None:
+    """The running-statistics update and the sequence formula are the pass's namespace's."""
+    names = ["batch_norm", "batch_norm_running_stats", "lstm", "lstm_backward"]
+    spies = {(ns, f): Mock(wraps=getattr(ns, f)) for ns in (loops, vectorized) for f in names}
+    for (ns, name), spy in spies.items():
+        monkeypatch.setattr(ns, name, spy)
+    model = networks.Sequential(
+        networks.LSTM(2, 2, batch_first=True), networks.Flatten(), networks.BatchNorm1d(6)
+    )
+    model.forward(np.ones((2, 3, 2)), namespace)
+    model.backward(np.ones((2, 6)))
+    ran = networks.resolve_namespace(namespace)
+    called = {(ns, name): spy.call_count for (ns, name), spy in spies.items() if spy.call_count}
+    assert called == {(ran, "batch_norm"): 1, (ran, "batch_norm_running_stats"): 1} | {
+        (ran, "lstm"): 1,
+        (ran, "lstm_backward"): 1,
+    }
 
 
 def test_dropout_mask_comes_from_its_generator_each_training_pass() -> None:

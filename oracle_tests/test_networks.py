@@ -425,6 +425,12 @@ ONE = networks.Sequential(networks.Linear(2, 1))  # never run: for the rejection
         (lambda: networks.Functional(len), TypeError, "formula"),  # type: ignore[arg-type]
         (lambda: networks.Functional("no_such_formula"), ValueError, "formula"),
         (lambda: networks.Functional("relu", params={"forward": None}), ValueError, "forward"),
+        (lambda: networks.Functional("max_pool2d", kernel=2), ValueError, "kernel"),
+        (
+            lambda: networks.Functional("linear", params={"w": np.ones((1, 1))}),
+            ValueError,
+            "w",
+        ),
         (
             lambda: networks.Functional("relu", params={"saved_input": None}),
             ValueError,

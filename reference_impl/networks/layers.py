@@ -11,6 +11,7 @@ and recurrent layers in :mod:`.recurrent`.
 
 from __future__ import annotations
 
+import inspect
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
@@ -186,7 +187,22 @@ class Functional(Layer):
             if not name.isidentifier() or name in dir(self) or name in self.hyper:
                 raise ValueError(f"{name!r} cannot name a parameter or buffer of {formula}")
             setattr(self, name, None if value is None else float_array(name, value))
+        self._check_keywords(getattr(vectorized, formula))
         self.arguments = ((formula,) if type(self) is Functional else (), dict(hyper))
+
+    def _check_keywords(self, function: Callable[..., Any]) -> None:
+        """Every parameter, buffer and hyper-parameter is a keyword the formula takes."""
+        signature = inspect.signature(function)
+        kinds = {p.kind for p in signature.parameters.values()}
+        if inspect.Parameter.VAR_KEYWORD in kinds:
+            return
+        names = [*map(self.formula_argument, [*self.param_names, *self.buffer_names])]
+        for name in [*names, *self.hyper]:
+            if name not in signature.parameters:
+                raise ValueError(
+                    f"{self.formula} takes no argument {name!r}: parameters, buffers and "
+                    "hyper-parameters are passed to the formula by keyword, under its names"
+                )
 
     def parameters(self) -> dict[str, FloatArray]:
         values = {name: getattr(self, name) for name in self.param_names}

@@ -1,4 +1,4 @@
-r"""Composite networks: a ``Sequential`` of layers, the losses, and SGD training.
+r"""Composite networks: a ``Sequential`` of layers, the losses, and training.
 
 Every layer calls the public formulas of one namespace, either
 :mod:`reference_impl.loops` or :mod:`reference_impl.vectorized` (pass the
@@ -9,8 +9,11 @@ run index by index or on whole arrays. Parameters use torch's layouts and
 
 The layers (the generic :class:`Functional` layer of one formula pair and
 the ``torch.nn``-named layers built on it) and :class:`Sequential` are in
-:mod:`.layers`, the losses in :mod:`.losses`, training (SGD, Adam, AdamW,
-RMSprop) in :mod:`.training`.
+:mod:`.layers`, the normalization and dropout layers in :mod:`.normalization`
+(training and eval mode: ``Sequential.train()`` / ``.eval()``), the embedding
+and recurrent layers in :mod:`.recurrent` (a recurrent layer returns its output
+sequence; ``LastStep`` takes ``h_n``), the losses in :mod:`.losses`, training
+(SGD, Adam, AdamW, RMSprop) in :mod:`.training`.
 
 Backpropagation is the chain rule applied layer by layer, from the loss back to
 the input. ``forward`` keeps each layer's input; ``backward`` hands the
@@ -68,6 +71,14 @@ from reference_impl.networks.losses import (
     Loss,
     MSELoss,
 )
+from reference_impl.networks.normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    Dropout,
+    GroupNorm,
+    LayerNorm,
+)
+from reference_impl.networks.recurrent import GRU, LSTM, RNN, Embedding, LastStep
 from reference_impl.networks.training import (
     SGD,
     Adam,
@@ -89,5 +100,7 @@ __all__ = [
     "MaxPool2d",
 ]
 __all__ += ["ReLU", "Sequential", "Sigmoid", "Tanh", "resolve_namespace"]
+__all__ += ["BatchNorm1d", "BatchNorm2d", "Dropout", "GroupNorm", "LayerNorm"]
+__all__ += ["GRU", "LSTM", "RNN", "Embedding", "LastStep"]
 __all__ += ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Loss", "MSELoss"]
 __all__ += ["SGD", "Adam", "AdamW", "RMSprop", "batches", "loss_and_gradients", "train_epoch"]

@@ -17,11 +17,14 @@ from reference_impl.networks.losses import Loss
 def loss_and_gradients(
     model: Sequential,
     loss: Loss,
-    x: FloatArray,
+    x: NDArray[Any],
     target: NDArray[Any],
     namespace: Namespace | None = None,
-) -> tuple[float, FloatArray, dict[str, FloatArray]]:
-    """One forward and backward pass: ``(L, ∂L/∂x, parameter gradients)``."""
+) -> tuple[float, FloatArray | None, dict[str, FloatArray]]:
+    """One forward and backward pass: ``(L, ∂L/∂x, parameter gradients)``.
+
+    ``∂L/∂x`` is ``None`` when ``x`` holds indices (an ``Embedding`` first).
+    """
     ns = model.namespace if namespace is None else resolve_namespace(namespace)
     output = model.forward(x, ns)
     value = float(loss.forward(output, target, ns))
@@ -242,11 +245,11 @@ Optimizer = SGD | Adam | AdamW | RMSprop
 
 
 def batches(
-    x: FloatArray,
+    x: NDArray[Any],
     target: NDArray[Any],
     batch_size: int,
     order: Sequence[int] | NDArray[Any] | None = None,
-) -> Iterable[tuple[FloatArray, NDArray[Any]]]:
+) -> Iterable[tuple[NDArray[Any], NDArray[Any]]]:
     """Consecutive mini-batches of ``(x, target)`` in ``order`` (default: as stored)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -260,7 +263,7 @@ def train_epoch(
     model: Sequential,
     loss: Loss,
     optimizer: Optimizer,
-    x: FloatArray,
+    x: NDArray[Any],
     target: NDArray[Any],
     batch_size: int,
     order: Sequence[int] | NDArray[Any] | None = None,

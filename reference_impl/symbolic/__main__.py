@@ -19,7 +19,10 @@ Prints the forward and gradient equations, element by element, that the loop
 implementation (reference_impl.loops) evaluates, by running it on symbols.
 
 FORMULA: {", ".join(FORMS)}; mlp: the δ recursion of a two-layer perceptron
-  ({PENDING[0]} and {PENDING[1]} are not supported yet).
+  ({" and ".join(PENDING) or "nothing"} not supported yet).
+batch_norm prints training mode: --x 2x1 (N x C, or N x C x L ...); weight γ and bias β
+  per channel are given by default (--weight none, --bias none to leave one out); the
+  statistics μ, σ², r = 1/√(σ² + ε) and x̂ are named and listed first.
 Arrays are given by their shape: --x 3x3 --weight 2x2 (for conv2d, 2-D shapes for both
   mean N = C_in = C_out = 1; for the pools, a 2-D x means N = C = 1); --bias alone is
   a bias of the right shape. At most {MAX_ELEMENTS} elements per array, and
@@ -91,7 +94,7 @@ def parse(argv: Sequence[str]) -> tuple[str, dict[str, Any], str]:
         text = rest.pop(0) if has_value else None
         if text is None:
             arguments[name] = True  # a flag: --bias, --ceil-mode
-        elif name in arrays:
+        elif name in arrays and text.strip().lower() not in ("none", "true", "false"):
             arguments[name] = _shape(text)
         elif name == "x_values":
             arguments[name] = _numbers(text)

@@ -784,3 +784,43 @@ def test_symbolic_batch_norm_command_prints_the_statistics_and_dx(
     assert "dX11 = r·(dZ11·γ − dZ21·γ − x̂11·(dZ11·γ·x̂11 + dZ21·γ·x̂21))/2" in printed
     assert main(["batch_norm", "--x", "2x1", "--training", "false"]) == 2
     assert "training" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("inputs", "hidden", "bias"), [(1, 1, True), (2, 1, False), (1, 2, True)])
+def test_symbolic_lstm_cell_substitution_equals_loops_and_vectorized(
+    inputs: int, hidden: int, bias: bool
+) -> None:
+    """Rejects printed LSTM equations that drift from the loop (a gate, c' or a δ wrong)."""
+    eq = _equations("lstm_cell", x=(inputs,), hx=(hidden,), bias=bias)
+    rng = np.random.default_rng(10 * inputs + hidden)
+
+    def draw(*shape: int) -> np.ndarray[Any, Any]:
+        return rng.integers(-8, 9, size=shape) / 8.0
+
+    x, h, c = draw(inputs), draw(hidden), draw(hidden)
+    w_ih, w_hh = draw(4 * hidden, inputs), draw(4 * hidden, hidden)
+    b_ih, b_hh = (draw(4 * hidden), draw(4 * hidden)) if bias else (None, None)
+    dh, dc = draw(hidden), draw(hidden)
+    given: dict[str, Any] = {"x": x, "hx": h, "cx": c, "weight_ih": w_ih, "weight_hh": w_hh}
+    if bias:
+        given.update({"bias_ih": b_ih, "bias_hh": b_hh})
+    solved = eq.substitute(_assign(eq, {**given, "grad_h'": dh, "grad_c'": dc}))
+    args = (x, h, c, w_ih, w_hh, b_ih, b_hh)
+    for namespace in NAMESPACES.values():
+        h_new, c_new = namespace.lstm_cell(*args)
+        grads = namespace.lstm_cell_backward((dh, dc), *args)
+        pairs = [("h'", h_new), ("c'", c_new)]
+        pairs += [(f"grad_{n}", g) for n, g in zip(given, grads, strict=False)]
+        for key, numeric in pairs:
+            symbols = eq.symbols[key]
+            got = np.array([float(solved[s]) for s in symbols.flat]).reshape(symbols.shape)
+            np.testing.assert_allclose(got, numeric, rtol=1e-12, atol=1e-13, err_msg=key)
+
+
+def test_symbolic_lstm_cell_gradients_are_written_with_the_gates() -> None:
+    """Rejects a printer that repeats the gates' sums (unnamed) or a wrong cell-state path."""
+    eq = _equations("lstm_cell", x=(1,), hx=(1,))
+    i, f, g, o, c, c_new, dh, dc = sympy.symbols("i f g o c c' dh' dc'")
+    assert eq["c'"] == f * c + i * g
+    assert sympy.expand(eq["dc"] - f * (dc + dh * o * (1 - sympy.tanh(c_new) ** 2))) == 0
+    assert sympy.expand(eq["dbo"] - dh * sympy.tanh(c_new) * o * (1 - o)) == 0

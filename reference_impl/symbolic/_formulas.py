@@ -92,10 +92,16 @@ FORMS: dict[str, Form] = {
         "training mode: Z = γ·(X − μ)·r + β per channel, r = 1/√(σ² + ε); γ and β "
         "are given unless weight/bias is None",
     ),
+    "lstm_cell": Form(
+        {"x": "x", "hx": "h"},
+        ("x", "hx", "cx", "weight_ih", "weight_hh", "bias_ih", "bias_hh"),
+        ("dh'", "x", "h"),
+        "one LSTM step for one example: --x I --hx H (with both biases unless --bias false)",
+    ),
 }
 
 #: formulas being built elsewhere; supported here once they exist in the namespaces
-PENDING: tuple[str, ...] = ("lstm_cell",)
+PENDING: tuple[str, ...] = ()
 
 
 def supported() -> tuple[str, ...]:
@@ -242,6 +248,10 @@ def equations(formula: str, **arguments: Any) -> Equations:
         from reference_impl.symbolic._normalization import batch_norm_equations
 
         return batch_norm_equations(**arguments)
+    if formula == "lstm_cell":
+        from reference_impl.symbolic._recurrent import lstm_cell_equations
+
+        return lstm_cell_equations(**arguments)
     form = FORMS[formula]
     forward = getattr(loops, formula)
     backward = getattr(loops, f"{formula}_backward")

@@ -714,3 +714,113 @@ def test_symbolic_without_sympy_says_how_to_install_it() -> None:
         "except ImportError as error:\n    print(error)\n"
     )
     assert 'pip install "reference-impl[symbolic]"' in ran.stdout, ran.stdout + ran.stderr
+
+
+@pytest.mark.parametrize(("shape", "affine"), [((2, 1), True), ((2, 2), True), ((3, 1), False)])
+def test_symbolic_batch_norm_substitution_equals_loops_and_vectorized(
+    shape: tuple[int, ...], affine: bool
+) -> None:
+    """Rejects printed equations that drift from the loop (a wrong μ, σ², r or dx term)."""
+    arguments: dict[str, Any] = {} if affine else {"weight": None, "bias": None}
+    eq = _equations("batch_norm", x=shape, **arguments)
+    rng = np.random.default_rng(sum(shape))
+    channels = shape[1]
+    x = rng.integers(-8, 9, size=shape) / 4.0
+    dz = rng.integers(-8, 9, size=shape) / 4.0
+    w = rng.integers(1, 9, size=channels) / 4.0 if affine else None
+    b = rng.integers(-8, 9, size=channels) / 4.0 if affine else None
+    eps = 1e-5
+    values: dict[Any, Any] = {"ε": eps, **_assign(eq, {"x": x, "grad_output": dz})}
+    if affine:
+        values.update(_assign(eq, {"weight": w, "bias": b}))
+    solved = eq.substitute(values)
+    for namespace in NAMESPACES.values():
+        out = namespace.batch_norm(x, weight=w, bias=b, training=True, eps=eps)
+        grads = namespace.batch_norm_backward(dz, x, weight=w, bias=b, training=True, eps=eps)
+        pairs = [("output", out), ("grad_x", grads[0])]
+        if affine:
+            pairs += [("grad_weight", grads[1]), ("grad_bias", grads[2])]
+        for key, numeric in pairs:
+            symbols = eq.symbols[key]
+            got = np.array([float(solved[s]) for s in symbols.flat]).reshape(symbols.shape)
+            np.testing.assert_allclose(got, numeric, rtol=1e-12, atol=1e-12, err_msg=key)
+
+
+def test_symbolic_batch_norm_n2_dx_is_the_three_term_formula() -> None:
+    """Rejects a dx without the mean(dy) or the x̂·mean(dy·x̂) term (or with γ misplaced)."""
+    eq = _equations("batch_norm", x=(2, 1))
+    gamma, r = eq.symbols["weight"][0], eq.symbols["rstd"][0]
+    dz, xhat = eq.symbols["grad_output"][:, 0], eq.symbols["xhat"][:, 0]
+    mean_dz = (dz[0] + dz[1]) / 2
+    mean_dz_xhat = (dz[0] * xhat[0] + dz[1] * xhat[1]) / 2
+    for i in range(2):
+        three_terms = gamma * r * (dz[i] - mean_dz - xhat[i] * mean_dz_xhat)
+        assert sympy.expand(eq[f"dX{i + 1}1"] - three_terms) == 0
+    # and in the inputs: μ, σ², r, x̂ substituted, the same function of X, γ, dZ, ε
+    env: dict[sympy.Basic, sympy.Basic] = {}
+    for lhs, rhs in eq.forward.items():
+        env[lhs] = rhs.xreplace(env)
+    x = eq.symbols["x"][:, 0]
+    mu = (x[0] + x[1]) / 2
+    rstd = 1 / sympy.sqrt(((x[0] - mu) ** 2 + (x[1] - mu) ** 2) / 2 + sympy.Symbol("ε"))
+    xh = [(x[i] - mu) * rstd for i in range(2)]
+    for i in range(2):
+        expected = (
+            gamma
+            * rstd
+            * (dz[i] - (dz[0] + dz[1]) / 2 - xh[i] * (dz[0] * xh[0] + dz[1] * xh[1]) / 2)
+        )
+        assert sympy.simplify(eq[f"dX{i + 1}1"].xreplace(env) - expected) == 0
+
+
+def test_symbolic_batch_norm_command_prints_the_statistics_and_dx(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Rejects a command that prints dx unnamed (the sums repeated) or in eval mode."""
+    assert main(["batch_norm", "--x", "2x1"]) == 0
+    printed = capsys.readouterr().out
+    assert "μ = (X11 + X21)/2" in printed
+    assert "r = 1/sqrt(σ² + ε)" in printed
+    assert "dX11 = r·(dZ11·γ − dZ21·γ − x̂11·(dZ11·γ·x̂11 + dZ21·γ·x̂21))/2" in printed
+    assert main(["batch_norm", "--x", "2x1", "--training", "false"]) == 2
+    assert "training" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("inputs", "hidden", "bias"), [(1, 1, True), (2, 1, False), (1, 2, True)])
+def test_symbolic_lstm_cell_substitution_equals_loops_and_vectorized(
+    inputs: int, hidden: int, bias: bool
+) -> None:
+    """Rejects printed LSTM equations that drift from the loop (a gate, c' or a δ wrong)."""
+    eq = _equations("lstm_cell", x=(inputs,), hx=(hidden,), bias=bias)
+    rng = np.random.default_rng(10 * inputs + hidden)
+
+    def draw(*shape: int) -> np.ndarray[Any, Any]:
+        return rng.integers(-8, 9, size=shape) / 8.0
+
+    x, h, c = draw(inputs), draw(hidden), draw(hidden)
+    w_ih, w_hh = draw(4 * hidden, inputs), draw(4 * hidden, hidden)
+    b_ih, b_hh = (draw(4 * hidden), draw(4 * hidden)) if bias else (None, None)
+    dh, dc = draw(hidden), draw(hidden)
+    given: dict[str, Any] = {"x": x, "hx": h, "cx": c, "weight_ih": w_ih, "weight_hh": w_hh}
+    if bias:
+        given.update({"bias_ih": b_ih, "bias_hh": b_hh})
+    solved = eq.substitute(_assign(eq, {**given, "grad_h'": dh, "grad_c'": dc}))
+    args = (x, h, c, w_ih, w_hh, b_ih, b_hh)
+    for namespace in NAMESPACES.values():
+        h_new, c_new = namespace.lstm_cell(*args)
+        grads = namespace.lstm_cell_backward((dh, dc), *args)
+        pairs = [("h'", h_new), ("c'", c_new)]
+        pairs += [(f"grad_{n}", g) for n, g in zip(given, grads, strict=False)]
+        for key, numeric in pairs:
+            symbols = eq.symbols[key]
+            got = np.array([float(solved[s]) for s in symbols.flat]).reshape(symbols.shape)
+            np.testing.assert_allclose(got, numeric, rtol=1e-12, atol=1e-13, err_msg=key)
+
+
+def test_symbolic_lstm_cell_gradients_are_written_with_the_gates() -> None:
+    """Rejects a printer that repeats the gates' sums (unnamed) or a wrong cell-state path."""
+    eq = _equations("lstm_cell", x=(1,), hx=(1,))
+    i, f, g, o, c, c_new, dh, dc = sympy.symbols("i f g o c c' dh' dc'")
+    assert eq["c'"] == f * c + i * g
+    assert sympy.expand(eq["dc"] - f * (dc + dh * o * (1 - sympy.tanh(c_new) ** 2))) == 0
+    assert sympy.expand(eq["dbo"] - dh * sympy.tanh(c_new) * o * (1 - o)) == 0

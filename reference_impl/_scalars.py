@@ -90,6 +90,20 @@ def tanh(value: Any) -> Any:
         raise
 
 
+@overload
+def sqrt(value: float) -> float: ...
+@overload
+def sqrt(value: Any) -> Any: ...
+def sqrt(value: Any) -> Any:
+    """:func:`math.sqrt`, or ``sympy.sqrt`` on a symbol."""
+    try:
+        return math.sqrt(value)
+    except TypeError:
+        if is_symbolic(value):
+            return _sympy().sqrt(value)
+        raise
+
+
 def where(condition: Any, if_true: Any, if_false: Any) -> Any:
     """``if_true if condition else if_false``; an undecided symbolic condition gives a Piecewise.
 
@@ -143,6 +157,7 @@ __all__ = [
     "log",
     "nonnegative",
     "real",
+    "sqrt",
     "tanh",
     "where",
 ]

@@ -101,12 +101,14 @@ from typing import Any
 
 import numpy as np
 
+from reference_impl._scalars import real, sqrt
 from reference_impl._validation import (
     FloatArray,
     check_bool,
     check_grad_output,
     check_shape,
     float_array,
+    holds_symbols,
     is_int,
     same_dtype,
     scalar,
@@ -205,7 +207,7 @@ def _check_batch_norm(
             raise ValueError(
                 "running_mean and running_var are required in eval mode (training=False)"
             )
-        if np.any(var < 0):
+        if not holds_symbols(var) and np.any(var < 0):
             raise ValueError("running_var must not be negative")
     return x, mean, var, w, b, training, eps
 
@@ -334,19 +336,23 @@ def _keep_scale(p: float) -> float:
 # compute μ, σ² and r with explicit sums over the set, then every element.
 
 
-def _set_statistics_loop(
-    x: FloatArray, members: Sequence[Index], eps: float
-) -> tuple[float, float]:
+def _set_statistics_loop(x: FloatArray, members: Sequence[Index], eps: float) -> tuple[Any, Any]:
     """``(μ, r)`` of one set: μ = Σ x / n, σ² = Σ (x − μ)² / n, r = 1 / √(σ² + ε)."""
+    mean, var = _set_moments_loop(x, members)
+    return mean, 1.0 / sqrt(var + eps)
+
+
+def _set_moments_loop(x: FloatArray, members: Sequence[Index]) -> tuple[Any, Any]:
+    """``(μ, σ²)`` of one set: μ = Σ x / n, σ² = Σ (x − μ)² / n (biased)."""
     n = len(members)
     total = 0.0
     for i in members:
-        total += float(x[i])
+        total += real(x[i])
     mean = total / n
     squares = 0.0
     for i in members:
-        squares += (float(x[i]) - mean) ** 2
-    return mean, 1.0 / math.sqrt(squares / n + eps)
+        squares += (real(x[i]) - mean) ** 2
+    return mean, squares / n
 
 
 def _affine_forward_loop(
@@ -361,9 +367,9 @@ def _affine_forward_loop(
 ) -> None:
     """``y_i = γ_i (x_i − μ) r + β_i`` for every element of one set."""
     for i, k in zip(members, affine, strict=True):
-        gamma = 1.0 if weight is None else float(weight[k])
-        beta = 0.0 if bias is None else float(bias[k])
-        out[i] = gamma * (float(x[i]) - mean) * rstd + beta
+        gamma = 1.0 if weight is None else real(weight[k])
+        beta = 0.0 if bias is None else real(bias[k])
+        out[i] = gamma * (real(x[i]) - mean) * rstd + beta
 
 
 def _set_backward_loop(
@@ -389,9 +395,9 @@ def _set_backward_loop(
     sum_g = 0.0
     sum_g_xhat = 0.0
     for i, k in zip(members, affine, strict=True):
-        dy = float(grad_output[i])
-        xhat = (float(x[i]) - mean) * rstd
-        g = dy * (1.0 if weight is None else float(weight[k]))
+        dy = real(grad_output[i])
+        xhat = (real(x[i]) - mean) * rstd
+        g = dy * (1.0 if weight is None else real(weight[k]))
         sum_g += g
         sum_g_xhat += g * xhat
         if grad_weight is not None:
@@ -399,17 +405,19 @@ def _set_backward_loop(
         if grad_bias is not None:
             grad_bias[k] += dy
     for j, k in zip(members, affine, strict=True):
-        g = float(grad_output[j]) * (1.0 if weight is None else float(weight[k]))
+        g = real(grad_output[j]) * (1.0 if weight is None else real(weight[k]))
         if statistics_are_constant:
             grad_input[j] = rstd * g
         else:
-            xhat = (float(x[j]) - mean) * rstd
+            xhat = (real(x[j]) - mean) * rstd
             grad_input[j] = rstd / n * (n * g - sum_g - xhat * sum_g_xhat)
 
 
 def _accumulator(array: FloatArray | None) -> FloatArray | None:
     """A float64 accumulator for one parameter gradient (cast to x's dtype at the end)."""
-    return None if array is None else np.zeros(array.shape, dtype=np.float64)
+    if array is None:
+        return None
+    return np.zeros(array.shape, dtype=object if holds_symbols(array) else np.float64)
 
 
 def _cast(array: FloatArray | None, dtype: np.dtype[Any]) -> FloatArray | None:
@@ -452,7 +460,7 @@ def batch_norm_loop(
             mean, rstd = _set_statistics_loop(x, members, eps)
         else:
             assert rm is not None and rv is not None
-            mean, rstd = float(rm[c]), 1.0 / math.sqrt(float(rv[c]) + eps)
+            mean, rstd = real(rm[c]), 1.0 / sqrt(real(rv[c]) + eps)
         _affine_forward_loop(out, x, members, mean, rstd, affine, w, b)
     return out
 
@@ -483,7 +491,7 @@ def batch_norm_backward_loop(
             mean, rstd = _set_statistics_loop(x, members, eps)
         else:
             assert rm is not None and rv is not None
-            mean, rstd = float(rm[c]), 1.0 / math.sqrt(float(rv[c]) + eps)
+            mean, rstd = real(rm[c]), 1.0 / sqrt(real(rv[c]) + eps)
         _set_backward_loop(
             grad_input,
             grad_weight,

@@ -110,6 +110,7 @@ from typing import Any
 
 import numpy as np
 
+from reference_impl._scalars import real, tanh
 from reference_impl._validation import (
     FloatArray,
     IndexArray,
@@ -377,14 +378,14 @@ Backward = Callable[[Problem, Cache, FloatArray, Sequence[FloatArray]], tuple[An
 
 def _affine(weight: FloatArray, bias: FloatArray | None, v: Sequence[float], r: int) -> float:
     """``b[r] + Σ_k W[r, k] v[k]``, one term at a time."""
-    total = 0.0 if bias is None else float(bias[r])
+    total = 0.0 if bias is None else real(bias[r])
     for k, value in enumerate(v):
-        total += float(weight[r, k]) * value
+        total += real(weight[r, k]) * value
     return total
 
 
 def _row(array: FloatArray) -> list[float]:
-    return [float(v) for v in array]
+    return [real(v) for v in array]
 
 
 def _input_gradients(
@@ -408,13 +409,13 @@ def _input_gradients(
             total = 0.0
             for t in range(steps):
                 for n in range(batch):
-                    total += delta_x[t][n][r] * float(problem.xs[t, n, i])
+                    total += delta_x[t][n][r] * real(problem.xs[t, n, i])
             d_w_ih[r, i] = total
         for k in range(p.hidden):
             total = 0.0
             for t in range(steps):
                 for n in range(batch):
-                    total += delta_h[t][n][r] * float(hs[t, n, k])
+                    total += delta_h[t][n][r] * real(hs[t, n, k])
             d_w_hh[r, k] = total
         total_x = total_h = 0.0
         for t in range(steps):
@@ -434,13 +435,13 @@ def _back_through_weights(
     for i in range(inputs):
         total = 0.0
         for r, d in enumerate(delta_x):
-            total += d * float(p.weight_ih[r, i])
+            total += d * real(p.weight_ih[r, i])
         dx.append(total)
     dh = []
     for k in range(p.hidden):
         total = 0.0
         for r, d in enumerate(delta_h):
-            total += d * float(p.weight_hh[r, k])
+            total += d * real(p.weight_hh[r, k])
         dh.append(total)
     return dx, dh
 
@@ -509,12 +510,12 @@ def _lstm_forward_loop(problem: Problem) -> Cache:
                     for k in range(4)
                 ]
                 i, f = sigmoid_scalar(a[0]), sigmoid_scalar(a[1])
-                g, o = math.tanh(a[2]), sigmoid_scalar(a[3])
-                c = f * float(cs[t, n, j]) + i * g
+                g, o = tanh(a[2]), sigmoid_scalar(a[3])
+                c = f * real(cs[t, n, j]) + i * g
                 for k, value in enumerate((i, f, g, o)):
                     gates[t, n, k * hidden + j] = value
                 cs[t + 1, n, j] = c
-                hs[t + 1, n, j] = o * math.tanh(c)
+                hs[t + 1, n, j] = o * tanh(c)
     return {"hs": hs, "cs": cs, "gates": gates}
 
 
@@ -534,12 +535,12 @@ def _lstm_backward_loop(
         for t in reversed(range(steps)):
             d = [0.0] * (4 * hidden)
             for j in range(hidden):
-                i, f, g, o = (float(gates[t, n, k * hidden + j]) for k in range(4))
-                tanh_c = math.tanh(float(cs[t + 1, n, j]))
-                dh = float(g_out[t, n, j]) + dh_next[j]
+                i, f, g, o = (real(gates[t, n, k * hidden + j]) for k in range(4))
+                tanh_c = tanh(real(cs[t + 1, n, j]))
+                dh = real(g_out[t, n, j]) + dh_next[j]
                 dc = dc_next[j] + dh * o * (1.0 - tanh_c * tanh_c)
                 d[j] = dc * g * i * (1.0 - i)
-                d[hidden + j] = dc * float(cs[t, n, j]) * f * (1.0 - f)
+                d[hidden + j] = dc * real(cs[t, n, j]) * f * (1.0 - f)
                 d[2 * hidden + j] = dc * i * (1.0 - g * g)
                 d[3 * hidden + j] = dh * tanh_c * o * (1.0 - o)
                 dc_next[j] = dc * f

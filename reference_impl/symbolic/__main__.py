@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reference_impl.symbolic._core import MAX_ELEMENTS
-from reference_impl.symbolic._formulas import FORMS, PENDING, equations
+from reference_impl.symbolic._formulas import FORMS, equations
 from reference_impl.symbolic._mlp import MAX_UNITS, mlp
 
 USAGE = f"""\
@@ -18,8 +18,13 @@ usage: python -m reference_impl.symbolic FORMULA --ARGUMENT VALUE ... [--latex |
 Prints the forward and gradient equations, element by element, that the loop
 implementation (reference_impl.loops) evaluates, by running it on symbols.
 
-FORMULA: {", ".join(FORMS)}; mlp: the δ recursion of a two-layer perceptron
-  ({PENDING[0]} and {PENDING[1]} are not supported yet).
+FORMULA: {", ".join(FORMS)};
+  mlp: the δ recursion of a two-layer perceptron.
+batch_norm prints training mode: --x 2x1 (N x C, or N x C x L ...); weight γ and bias β
+  per channel are given by default (--weight none, --bias none to leave one out); the
+  statistics μ, σ², r = 1/√(σ² + ε) and x̂ are named and listed first.
+lstm_cell prints one step for one example: --x 1 --hx 1 (I and H); both biases unless
+  --bias false; the pre-activations a, the gates i, f, g, o and c' are named.
 Arrays are given by their shape: --x 3x3 --weight 2x2 (for conv2d, 2-D shapes for both
   mean N = C_in = C_out = 1; for the pools, a 2-D x means N = C = 1); --bias alone is
   a bias of the right shape. At most {MAX_ELEMENTS} elements per array, and
@@ -91,7 +96,7 @@ def parse(argv: Sequence[str]) -> tuple[str, dict[str, Any], str]:
         text = rest.pop(0) if has_value else None
         if text is None:
             arguments[name] = True  # a flag: --bias, --ceil-mode
-        elif name in arrays:
+        elif name in arrays and text.strip().lower() not in ("none", "true", "false"):
             arguments[name] = _shape(text)
         elif name == "x_values":
             arguments[name] = _numbers(text)

@@ -85,10 +85,23 @@ FORMS: dict[str, Form] = {
         "Z_i = e^(X_i) / Σ_j e^(X_j) along axis; the gradient is the Jacobian-vector product",
         names_outputs=True,
     ),
+    "batch_norm": Form(
+        {"x": "X", "weight": "γ", "bias": "β"},
+        ("x", "weight", "bias"),
+        ("dZ", "r", "γ", "X", "x̂", "μ", "β"),
+        "training mode: Z = γ·(X − μ)·r + β per channel, r = 1/√(σ² + ε); γ and β "
+        "are given unless weight/bias is None",
+    ),
+    "lstm_cell": Form(
+        {"x": "x", "hx": "h"},
+        ("x", "hx", "cx", "weight_ih", "weight_hh", "bias_ih", "bias_hh"),
+        ("dh'", "x", "h"),
+        "one LSTM step for one example: --x I --hx H (with both biases unless --bias false)",
+    ),
 }
 
 #: formulas being built elsewhere; supported here once they exist in the namespaces
-PENDING = ("batch_norm", "lstm_cell")
+PENDING: tuple[str, ...] = ()
 
 
 def supported() -> tuple[str, ...]:
@@ -231,6 +244,14 @@ def equations(formula: str, **arguments: Any) -> Equations:
         if formula in loops.__all__:
             raise ValueError(f"formula {formula!r} has no symbolic form here; supported: {known}")
         raise ValueError(f"formula {formula!r} is not a formula of reference_impl; try: {known}")
+    if formula == "batch_norm":
+        from reference_impl.symbolic._normalization import batch_norm_equations
+
+        return batch_norm_equations(**arguments)
+    if formula == "lstm_cell":
+        from reference_impl.symbolic._recurrent import lstm_cell_equations
+
+        return lstm_cell_equations(**arguments)
     form = FORMS[formula]
     forward = getattr(loops, formula)
     backward = getattr(loops, f"{formula}_backward")

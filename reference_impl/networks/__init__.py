@@ -72,3 +72,12 @@ __all__ = ["AvgPool2d", "Conv2d", "Flatten", "Functional", "Layer", "Linear", "M
 __all__ += ["ReLU", "Sequential", "Sigmoid", "Tanh", "resolve_namespace"]
 __all__ += ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Loss", "MSELoss"]
 __all__ += ["SGD", "batches", "loss_and_gradients", "train_epoch"]
+from reference_impl.networks.transformer import (  # noqa: E402
+    GELU,
+    LayerNorm,
+    MultiheadAttention,
+    Residual,
+    TransformerEncoderLayer,
+)
+
+__all__ += ["GELU", "LayerNorm", "MultiheadAttention", "Residual", "TransformerEncoderLayer"]

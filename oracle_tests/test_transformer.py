@@ -148,7 +148,7 @@ def encoder_length(layer: networks.TransformerEncoderLayer, x: Array, upstream: 
         gain = gamma * max(1.0, float(np.abs(seen[name]).max()) / 2)
         own.append(tolerances.normalization_length(d_model, rows, kappa, xhat, rstd, gain))
         crossing.append(max(1.0, gamma * kappa * (2 * (1 - 1 / d_model) + xhat**2)))
-    total = others * crossing[0] * crossing[1] + own[0] * crossing[1] + own[1] * crossing[0]
+    total: float = others * crossing[0] * crossing[1] + own[0] * crossing[1] + own[1] * crossing[0]
     return math.ceil(total)
 
 

@@ -571,8 +571,9 @@ class EncoderProblem(Problem):
         from reference_impl import networks
 
         rng = _rng("encoder weights", self.label, self.dtype)
+        d_model, heads, feedforward = self.options["sizes"]
         return networks.TransformerEncoderLayer(
-            *self.options["sizes"], batch_first=True, dtype=np.dtype(self.dtype), rng=rng
+            d_model, heads, feedforward, batch_first=True, dtype=np.dtype(self.dtype), rng=rng
         )
 
     def ours(self, namespace: Any) -> Callable[[], None]:
@@ -586,8 +587,9 @@ class EncoderProblem(Problem):
 
     def torch(self) -> Callable[[], None]:
         ours = self._layer()
+        d_model, heads, feedforward = self.options["sizes"]
         twin = torch.nn.TransformerEncoderLayer(
-            *self.options["sizes"], dropout=0.0, batch_first=True
+            d_model, heads, feedforward, dropout=0.0, batch_first=True
         )
         twin.to(torch.float64 if self.dtype == "float64" else torch.float32).train()
         state = {k: torch.from_numpy(v.copy()) for k, v in ours.state().items()}

@@ -76,6 +76,8 @@ ACTIVATIONS = (
 )
 # (N, heads, L, S, E per head)
 ATTENTION_SHAPES = [(8, 8, 128, 128, 64)]
+#: (N, L, d_model, nhead, dim_feedforward) of the transformer encoder block, batch first
+ENCODER_SHAPES = [(8, 128, 512, 8, 2048)]
 LOSSES = (
     "mse_loss",
     "l1_loss",
@@ -547,6 +549,78 @@ def _attention(shape: tuple[int, int, int, int, int], dtype: str) -> Problem:
     )
 
 
+@dataclass
+class EncoderProblem(Problem):
+    """``networks.TransformerEncoderLayer`` (post-norm, ReLU) forward + backward, batch first.
+
+    torch's twin runs in training mode with ``dropout=0.0`` and autograd on
+    (its differentiable path, not the inference fast path) and differentiates
+    the input and every parameter, as the reference's backward does.
+    """
+
+    def head(self, n: int) -> EncoderProblem:
+        arrays = {k: np.ascontiguousarray(v[:n]) for k, v in self.arrays.items()}
+        grad = self.grad
+        assert isinstance(grad, np.ndarray)
+        return EncoderProblem(
+            self.family, self.function, self.label, self.dtype, self.cost, arrays,
+            self.options, np.ascontiguousarray(grad[:n]), self.diff, self.extra,
+        )  # fmt: skip
+
+    def _layer(self) -> Any:
+        from reference_impl import networks
+
+        rng = _rng("encoder weights", self.label, self.dtype)
+        d_model, heads, feedforward = self.options["sizes"]
+        return networks.TransformerEncoderLayer(
+            d_model, heads, feedforward, batch_first=True, dtype=np.dtype(self.dtype), rng=rng
+        )
+
+    def ours(self, namespace: Any) -> Callable[[], None]:
+        layer, x, grad = self._layer(), self.arrays["x"], self.grad
+
+        def step() -> None:
+            layer.forward(x, namespace)
+            layer.backward(grad, namespace)
+
+        return step
+
+    def torch(self) -> Callable[[], None]:
+        ours = self._layer()
+        d_model, heads, feedforward = self.options["sizes"]
+        twin = torch.nn.TransformerEncoderLayer(
+            d_model, heads, feedforward, dropout=0.0, batch_first=True
+        )
+        twin.to(torch.float64 if self.dtype == "float64" else torch.float32).train()
+        state = {k: torch.from_numpy(v.copy()) for k, v in ours.state().items()}
+        twin.load_state_dict(state, strict=True)
+        x = torch.from_numpy(self.arrays["x"].copy()).requires_grad_(True)
+        assert isinstance(self.grad, np.ndarray)
+        upstream = torch.from_numpy(self.grad.copy())
+        leaves = [x, *twin.parameters()]
+
+        def step() -> None:
+            torch.autograd.grad([twin(x)], leaves, [upstream])
+
+        return step
+
+
+def _encoder(shape: tuple[int, int, int, int, int], dtype: str) -> Problem:
+    n, length, d_model, heads, feedforward = shape
+    rng = _rng("encoder", shape, dtype)
+    return EncoderProblem(
+        "attention",
+        "transformer_encoder_layer",
+        f"encoder N{n} L{length} E{d_model} h{heads} ff{feedforward}",
+        dtype,
+        n * length * (4 * d_model * d_model + 2 * d_model * feedforward + length * d_model),
+        {"x": _normal(rng, (n, length, d_model), dtype)},
+        {"sizes": (d_model, heads, feedforward)},
+        _normal(rng, (n, length, d_model), dtype),
+        ("x",),
+    )
+
+
 def builders(family: str, dtype: str) -> Iterator[Callable[[], Problem]]:
     """Constructors of the problems of ``family`` in ``dtype``, in table order."""
     if family == "conv2d":
@@ -579,6 +653,8 @@ def builders(family: str, dtype: str) -> Iterator[Callable[[], Problem]]:
     elif family == "attention":
         for attention_shape in ATTENTION_SHAPES:
             yield partial(_attention, attention_shape, dtype)
+        for encoder_shape in ENCODER_SHAPES:
+            yield partial(_encoder, encoder_shape, dtype)
     else:
         raise ValueError(f"unknown family {family!r}")
 
@@ -596,5 +672,5 @@ def functions(family: str) -> tuple[str, ...]:
     if family == "optimizers":
         return OPTIMIZERS
     if family == "attention":
-        return ("scaled_dot_product_attention",)
+        return ("scaled_dot_product_attention", "multi_head_attention", "layer_norm", "linear")
     return (family,)

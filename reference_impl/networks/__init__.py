@@ -104,3 +104,11 @@ __all__ += ["BatchNorm1d", "BatchNorm2d", "Dropout", "GroupNorm", "LayerNorm"]
 __all__ += ["GRU", "LSTM", "RNN", "Embedding", "LastStep"]
 __all__ += ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Loss", "MSELoss"]
 __all__ += ["SGD", "Adam", "AdamW", "RMSprop", "batches", "loss_and_gradients", "train_epoch"]
+from reference_impl.networks.transformer import (  # noqa: E402
+    GELU,
+    MultiheadAttention,
+    Residual,
+    TransformerEncoderLayer,
+)
+
+__all__ += ["GELU", "MultiheadAttention", "Residual", "TransformerEncoderLayer"]

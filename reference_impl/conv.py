@@ -75,6 +75,8 @@ docstrings for how.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from reference_impl import window as wnd
@@ -287,33 +289,120 @@ def conv2d_backward_loop(
 # --------------------------------------------------------------------------- #
 
 
-def _im2col(x: FloatArray, win: wnd.Window) -> FloatArray:
-    """The patch tensor ``X_col`` of shape ``(N, C_in·kh·kw, H_out·W_out)``, built with one copy.
+#: Bytes of the patch-matrix block that one pass of the vectorized functions
+#: builds and multiplies: about half of a core's L2 cache, so that the copy, the
+#: products and the scatter of a block find it in cache. Whole-batch patch
+#: matrices of several MB fall out of cache and drag every GEMM to the memory
+#: bandwidth (measured: a third of the in-cache rate on the benchmark machine).
+BLOCK_BYTES = 2**21
 
-    Entry ``[n, (c, a, e), (i, j)]`` is ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``: the
-    window view of ``x̄`` (no data moved) with its tap axes moved before the
-    output axes, made contiguous. For a 1×1 kernel with stride 1 and no padding
-    the view already is contiguous and nothing is copied.
+#: A patch matrix larger than this is split into at least two blocks.
+SPLIT_BYTES = 2**18
+
+#: What NumPy's per-run overhead costs, in elements copied: a strided copy or
+#: addition of ``m`` elements in runs of ``r`` costs about ``m·(1 + RUN_COST/r)``.
+RUN_COST = 16
+
+
+def _matmul(a: FloatArray, b: FloatArray, out: FloatArray | None = None) -> FloatArray:
+    """``a @ b`` (stacked); a contraction of length 1 is an outer product, done as a broadcast.
+
+    NumPy hands a contraction of length 1 to its own slow loop instead of BLAS.
     """
-    view = wnd.windows(wnd.pad(x, win), win).transpose(0, 1, 4, 5, 2, 3)
-    cols: FloatArray = np.ascontiguousarray(view)
-    return cols.reshape(x.shape[0], -1, win.h.out * win.w.out)
+    if a.shape[-1] == 1:
+        return np.multiply(a, b, out=out)
+    return np.matmul(a, b, out=out)
 
 
-def _blocks(array: FloatArray, groups: int, axis: int) -> list[FloatArray]:
-    """Split ``array`` along ``axis`` into ``groups`` equal consecutive blocks (views)."""
-    size = array.shape[axis] // groups
-    index: list[slice] = [slice(None)] * array.ndim
-    blocks = []
-    for g in range(groups):
-        index[axis] = slice(g * size, (g + 1) * size)
-        blocks.append(array[tuple(index)])
-    return blocks
+def _pointwise(weight: FloatArray, win: wnd.Window) -> bool:
+    """A 1×1 kernel at unit stride without padding: the patch matrix of image ``n`` is ``x[n]``."""
+    axes = (win.h, win.w)
+    return all(a.kernel == 1 and a.stride == 1 and a.before == a.after == 0 for a in axes)
 
 
-def _join(blocks: list[FloatArray], axis: int) -> FloatArray:
-    """Concatenate per-group results along ``axis`` (no copy for a single group)."""
-    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=axis)
+def _image_blocks(n: int, image_bytes: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of images holding about :data:`BLOCK_BYTES` each (at least one image)."""
+    count = max(1, min(n, -(-n * image_bytes // BLOCK_BYTES)))
+    size = -(-n // count)
+    return [(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+class _Layout:
+    """How the vectorized functions lay out ``x̄`` and order the columns of the patch matrix.
+
+    The patch matrix of a block of output rows ``i0 ≤ i < i1`` has one row per
+    ``(c, a, e)`` (channel-major, so each group's rows are one consecutive
+    block) and one column per window ``(n, i, j)``. Two column orders:
+
+    * image-major, ``(n, i, j)``: ``x̄`` is ``(N, C, H_p, W_p)``, as
+      :func:`reference_impl.window.pad` makes it; a copy runs along ``j`` only
+      (``W_out`` elements);
+    * batch-last, ``(i, j, n)``: ``x̄`` is stored ``(C, H_p, W_p, N)``; with
+      stride 1 along the width, ``(j, n)`` is one run of ``W_out·N`` elements
+      (``N`` elements otherwise). This costs a transposed copy of ``x``, of
+      the output and of ``δ``, each a fraction of the patch matrix.
+
+    The arrays keep the ``(N, C, H, W)`` axis order as views, so the window
+    view, the scatter and the crop work unchanged on either.
+    """
+
+    def __init__(self, x: FloatArray, c_out: int, win: wnd.Window) -> None:
+        n, c_in = x.shape[:2]
+        w_out = win.w.out
+        # Batch-last when the runs it saves on the patch matrix (copied twice,
+        # scattered once) outweigh its transposed copies of x, z, δ and ∂L/∂x.
+        batch_run = n * w_out if win.w.stride == 1 else n
+        patches = c_in * win.h.kernel * win.w.kernel * n * win.h.out * w_out
+        saved = 3 * patches * RUN_COST * (1 / w_out - 1 / batch_run)
+        self.batch_last = saved > 2 * (x.size + n * c_out * win.h.out * w_out)
+        self.n, self.c_in, self.win = n, c_in, win
+        row_bytes = c_in * win.h.kernel * win.w.kernel * n * w_out * x.itemsize
+        total = win.h.out * row_bytes
+        # blocks of at most BLOCK_BYTES, and at least two past SPLIT_BYTES (so that a
+        # block, x̄ and ∂L/∂x̄ together stay within two patch matrices), of equal rows
+        count = max(-(-total // BLOCK_BYTES), 2 if total > SPLIT_BYTES else 1)
+        rows = -(-win.h.out // min(count, win.h.out))
+        self.blocks = [(i, min(i + rows, win.h.out)) for i in range(0, win.h.out, rows)]
+        self.block_columns = rows * w_out * n
+
+    def buffer(self, dtype: np.dtype[Any], fill: float | None) -> FloatArray:
+        """A padded ``(N, C, H_p, W_p)`` buffer (view) in this layout: zeros or uninitialised."""
+        n, c, hp, wp = self.n, self.c_in, self.win.h.padded, self.win.w.padded
+        shape = (c, hp, wp, n) if self.batch_last else (n, c, hp, wp)
+        buf = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+        return buf.transpose(3, 0, 1, 2) if self.batch_last else buf
+
+    def padded(self, x: FloatArray) -> FloatArray:
+        """``x̄`` in this layout (``x`` itself when image-major and unpadded)."""
+        if not self.batch_last:
+            return wnd.pad(x, self.win)
+        return wnd.pad(x, self.win, out=self.buffer(x.dtype, None))
+
+    def columns(self, rows: int) -> tuple[int, ...]:
+        """Shape of a block's column axes: ``(N, rows, W_out)`` or ``(rows, W_out, N)``."""
+        w_out = self.win.w.out
+        return (rows, w_out, self.n) if self.batch_last else (self.n, rows, w_out)
+
+    def staging(self, leading: int, dtype: np.dtype[Any]) -> FloatArray:
+        """Memory for ``leading`` rows of the largest block, reused by every block."""
+        return np.empty(leading * self.block_columns, dtype)
+
+    def block(self, staging: FloatArray, leading: tuple[int, ...], rows: int) -> FloatArray:
+        """The start of ``staging`` as a ``(*leading, *columns(rows))`` block."""
+        shape = (*leading, *self.columns(rows))
+        return staging[: int(np.prod(shape))].reshape(shape)
+
+    def patch_view(self, windows: FloatArray) -> FloatArray:
+        """The window view ``(N, C, rows, W_out, kh, kw)`` as ``(C, kh, kw, *columns)``."""
+        order = (1, 4, 5, 2, 3, 0) if self.batch_last else (1, 4, 5, 0, 2, 3)
+        view: FloatArray = windows.transpose(order)
+        return view
+
+    def as_nchw(self, block: FloatArray) -> FloatArray:
+        """A ``(C, *columns)`` block as an ``(N, C, rows, W_out)`` view."""
+        order = (3, 0, 1, 2) if self.batch_last else (1, 0, 2, 3)
+        view: FloatArray = block.transpose(order)
+        return view
 
 
 def conv2d_vectorized(
@@ -325,30 +414,57 @@ def conv2d_vectorized(
     dilation: Pair = 1,
     groups: int = 1,
 ) -> FloatArray:
-    """Forward pass as a BLAS matrix product per group (im2col).
+    """Forward pass as one BLAS matrix product per group and block of output rows (im2col).
 
     The index sum contracts ``(c, a, e)`` between the kernel and one window
     of ``x̄``. Lay the kernel out as ``W_mat`` of shape ``(C_out, C_g·kh·kw)``
-    (a free reshape of torch's layout) and the windows of image ``n`` as the
-    columns of ``X_col[n]`` (shape ``(C_in·kh·kw, H_out·W_out)``, copied once
-    from a strided view of ``x̄``). Then, for group ``g`` (rows of ``W_mat``
-    and of ``X_col[n]`` restricted to that group's block)::
+    (a free reshape of torch's layout) and the windows as the columns of the
+    patch matrix ``X_col`` of shape ``(C_in·kh·kw, N·H_out·W_out)``, whose
+    entry ``[(c, a, e), (n, i, j)]`` is ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``.
+    Then, for group ``g`` (rows of ``W_mat`` and of ``X_col`` restricted to
+    that group's block)::
 
-        Z[n]_g = W_mat_g @ X_col[n]_g
+        Z_g = W_mat_g @ X_col_g,        z[n, o, i, j] = Z[o, (n, i, j)] + b[o]
 
-    ``numpy.matmul`` broadcasts ``W_mat_g`` over the batch and hands every
-    product to BLAS. ``Z`` of shape ``(N, C_out, H_out·W_out)`` already is
-    ``z`` in NCHW order; the bias is broadcast over ``(n, i, j)``.
+    The columns are independent, so ``X_col`` is built and multiplied a block
+    of output rows at a time (all images, all channels; about
+    :data:`BLOCK_BYTES` of patches): each block is copied once from the
+    strided window view of ``x̄`` and multiplied while it is in cache, and
+    ``numpy.matmul`` runs the ``G`` group products of a block as one stacked
+    call. The column order within a block (image-major or batch-last, see
+    :class:`_Layout`) only changes which copy is contiguous; the block of
+    ``Z`` is written into ``z`` in NCHW order together with the bias.
     """
     x, weight, bias, groups, win = _arguments(x, weight, bias, stride, padding, dilation, groups)
-    cols = _im2col(x, win)
-    w_blocks = _blocks(weight.reshape(weight.shape[0], -1), groups, axis=0)
-    col_blocks = _blocks(cols, groups, axis=1)
-    out = _join([np.matmul(w_g, c_g) for w_g, c_g in zip(w_blocks, col_blocks, strict=True)], 1)
-    del cols, col_blocks
-    if bias is not None:
-        out += bias[:, None]
-    return out.reshape(_out_shape(x, weight, win))
+    c_out, _, kh, kw = weight.shape
+    w_mat = weight.reshape(groups, c_out // groups, -1)
+    if _pointwise(weight, win):
+        # X_col[n] is x[n]: one product per image and group, straight into z.
+        n = x.shape[0]
+        z = _matmul(w_mat, x.reshape(n, groups, w_mat.shape[2], -1)).reshape(
+            _out_shape(x, weight, win)
+        )
+        if bias is not None:
+            z += bias[:, None, None]
+        return z
+    layout = _Layout(x, c_out, win)
+    windows = wnd.windows(layout.padded(x), win)
+    out = np.empty(_out_shape(x, weight, win), dtype=x.dtype)
+    cols_memory = layout.staging(layout.c_in * kh * kw, x.dtype)
+    z_memory = layout.staging(c_out, x.dtype)
+    for i0, i1 in layout.blocks:
+        cols = layout.block(cols_memory, (layout.c_in, kh, kw), i1 - i0)
+        np.copyto(cols, layout.patch_view(windows[:, :, i0:i1]))
+        z = layout.block(z_memory, (c_out,), i1 - i0)
+        _matmul(
+            w_mat, cols.reshape(groups, w_mat.shape[2], -1), out=z.reshape(*w_mat.shape[:2], -1)
+        )
+        z_block = layout.as_nchw(z)
+        if bias is None:
+            np.copyto(out[:, :, i0:i1], z_block)
+        else:
+            np.add(z_block, bias[:, None, None], out=out[:, :, i0:i1])
+    return out
 
 
 def conv2d_backward_vectorized(
@@ -363,28 +479,31 @@ def conv2d_backward_vectorized(
 ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
     """Backward pass in closed form; returns ``(grad_input, grad_weight, grad_bias)``.
 
-    Let ``Δ[n]`` be ``grad_output[n]`` viewed as ``(C_out, H_out·W_out)`` (a free
-    reshape, with the same column order as ``X_col[n]`` of
-    :func:`conv2d_vectorized`). Per group ``g``:
+    Let ``Δ`` be ``grad_output`` laid out as ``(C_out, N·H_out·W_out)``, with
+    the same column order as ``X_col`` of :func:`conv2d_vectorized` (built,
+    like ``X_col``, one block of output rows at a time). Per group ``g``:
 
     * ``∂L/∂b = Σ δ`` over ``(n, i, j)``.
-    * ``∂L/∂w = x̄ ⋆ dilate_s(δ)``. Column ``(i, j)`` of ``X_col[n]`` holds the
+    * ``∂L/∂w = x̄ ⋆ dilate_s(δ)``. Column ``(n, i, j)`` of ``X_col`` holds the
       values ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``: exactly the entries of
       ``x̄`` that the ``s``-dilated ``δ`` meets when placed at kernel offset
       ``(a·d_h, e·d_w)``. The correlation is therefore the contraction over
-      ``(n, i, j)``, ``Σ_n Δ[n]_g @ X_col[n]_gᵀ``, in ``weight``'s layout.
+      ``(n, i, j)``, ``Δ_g @ X_col_gᵀ``, in ``weight``'s layout: one product per
+      block, summed over the blocks.
     * ``∂L/∂x = crop(pad(dilate_s(δ)) ⋆_d rot180(w)ᵀ)``: dilate ``δ`` by the
       stride, pad it with ``d·(k − 1)`` zeros on every side (plus, bottom and
       right, any rows and columns the forward windows never reached), correlate
       it with dilation ``d`` against the kernel rotated by 180° with its channel
       axes swapped, then crop the forward padding. This routine evaluates the
       same sum in its scattered (col2im) form, which never multiplies the
-      inserted zeros: for each tap ``(a, e)``, the product
-      ``w[:, :, a, e]_gᵀ @ Δ[n]_g`` holds, in row ``c`` and column ``(i, j)``,
-      the term ``Σ_o w[o, c, a, e] · δ[n, o, i, j]`` destined for
-      ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``; it is added into the stride-``s``
-      view of ``∂L/∂x̄`` that starts at ``(a·d_h, e·d_w)``. One tap at a time
-      keeps the intermediate ``kh·kw`` times smaller than the patch tensor.
+      inserted zeros: the product ``D_g = W_mat_gᵀ @ Δ_g`` holds, in row
+      ``(c, a, e)`` and column ``(n, i, j)``, the term
+      ``Σ_o w[o, c, a, e] · δ[n, o, i, j]`` destined for
+      ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``; for each tap ``(a, e)``, rows
+      ``(·, a, e)`` of ``D`` are added into the stride-``s`` view of ``∂L/∂x̄``
+      that starts at ``(a·d_h, e·d_w)`` (:func:`reference_impl.window.scatter_add`).
+      ``D`` is formed block by block, in the memory of the block's ``X_col``,
+      so one product per group and block replaces ``kh·kw`` products per tap.
 
       Equivalence: the full correlation computes, at padded row ``r``,
       ``Σ_a dilate_s(δ)[r − a·d_h] · w[a]``; after the substitution
@@ -392,39 +511,47 @@ def conv2d_backward_vectorized(
       ``d·(kh − 1)`` rows, which is what the padding provides. Its non-zero terms
       are the pairs ``(i, a)`` with ``i·s_h + a·d_h = r``, the very pairs the
       scatter visits, only enumerated by tap instead of by destination; columns
-      work the same way. Python loops run over the groups and the taps only.
+      work the same way. Python loops run over blocks of output rows and over
+      the taps only.
     """
     x, weight, bias, groups, win = _arguments(x, weight, bias, stride, padding, dilation, groups)
     grad_output = check_grad_output(grad_output, _out_shape(x, weight, win), x)
     grad_bias = None if bias is None else grad_output.sum(axis=(0, 2, 3), dtype=x.dtype)
-    batch, c_in = x.shape[:2]
-    delta = grad_output.reshape(batch, weight.shape[0], -1)
-    delta_blocks = _blocks(delta, groups, axis=1)
+    c_out, _, kh, kw = weight.shape
+    w_mat = weight.reshape(groups, c_out // groups, -1)
+    w_mat_t = w_mat.transpose(0, 2, 1)
+    grad_w_t = np.zeros((groups, w_mat.shape[2], w_mat.shape[1]), x.dtype)  # (∂L/∂W_mat_g)ᵀ
+    if _pointwise(weight, win):
+        # X_col[n] is x[n] and D[n] = W_matᵀ Δ[n] lands on x[n] as it is: no copy, no scatter.
+        n = x.shape[0]
+        x_g = x.reshape(n, groups, w_mat.shape[2], -1)
+        delta = grad_output.reshape(n, groups, w_mat.shape[1], -1)
+        grad_x = _matmul(w_mat_t, delta).reshape(x.shape)
+        for n0, n1 in _image_blocks(n, groups * grad_w_t[0].nbytes):
+            grad_w_t += _matmul(x_g[n0:n1], delta[n0:n1].transpose(0, 1, 3, 2)).sum(axis=0)
+        grad_w = np.ascontiguousarray(grad_w_t.transpose(0, 2, 1)).reshape(weight.shape)
+        return grad_x, grad_w, grad_bias
+    layout = _Layout(x, c_out, win)
+    windows = wnd.windows(layout.padded(x), win)
+    grad_x_bar = layout.buffer(x.dtype, 0.0)
+    cols_memory = layout.staging(layout.c_in * kh * kw, x.dtype)
+    delta_memory = layout.staging(c_out, x.dtype)
+    for i0, i1 in layout.blocks:
+        delta = layout.block(delta_memory, (c_out,), i1 - i0)
+        np.copyto(layout.as_nchw(delta), grad_output[:, :, i0:i1])
+        delta_g = delta.reshape(groups, c_out // groups, -1)
+        cols = layout.block(cols_memory, (layout.c_in, kh, kw), i1 - i0)
+        np.copyto(cols, layout.patch_view(windows[:, :, i0:i1]))
+        cols_g = cols.reshape(groups, w_mat.shape[2], -1)
+        # X_col_g Δ_gᵀ = (Δ_g X_col_gᵀ)ᵀ: this operand order is the faster BLAS call
+        grad_w_t += _matmul(cols_g, delta_g.transpose(0, 2, 1))
+        _matmul(w_mat_t, delta_g, out=cols_g)  # D = W_matᵀ Δ, over X_col's memory
 
-    cols = _im2col(x, win)
-    col_blocks = _blocks(cols, groups, axis=1)
-    # Σ_n X_col[n]_g @ Δ[n]_gᵀ is (∂L/∂w_g)ᵀ; this operand order is the faster BLAS call.
-    grad_weight_t = _join(
-        [
-            np.matmul(c_g, d_g.transpose(0, 2, 1)).sum(axis=0)
-            for d_g, c_g in zip(delta_blocks, col_blocks, strict=True)
-        ],
-        1,
-    )
-    grad_weight = np.ascontiguousarray(grad_weight_t.T).reshape(weight.shape)
-    del cols, col_blocks
+        def tap_values(a: int, e: int, d: FloatArray = cols) -> FloatArray:
+            return layout.as_nchw(d[:, a, e])
 
-    # w_taps[a, e] is w[:, :, a, e]ᵀ, of shape (C_g, C_out); its group blocks are columns.
-    w_taps = weight.transpose(2, 3, 1, 0)
-
-    def tap_values(a: int, e: int) -> FloatArray:
-        w_blocks = _blocks(w_taps[a, e], groups, axis=1)
-        products = [np.matmul(w_g, d_g) for w_g, d_g in zip(w_blocks, delta_blocks, strict=True)]
-        return _join(products, 1).reshape(batch, c_in, *win.out)
-
-    if w_taps.shape[:2] == (1, 1) and win.out == x.shape[2:] == (win.h.padded, win.w.padded):
-        # One tap that lands on every input position: no scatter needed.
-        return tap_values(0, 0), grad_weight, grad_bias
-    grad_x_bar = np.zeros((batch, c_in, win.h.padded, win.w.padded), dtype=x.dtype)
-    wnd.scatter_add(grad_x_bar, win, tap_values)
-    return wnd.crop(grad_x_bar, win), grad_weight, grad_bias
+        wnd.scatter_add(grad_x_bar, win, tap_values, rows=(i0, i1))
+    del windows, cols, delta, delta_g, cols_g, cols_memory, delta_memory
+    grad_x = np.ascontiguousarray(wnd.crop(grad_x_bar, win))
+    grad_w = np.ascontiguousarray(grad_w_t.transpose(0, 2, 1)).reshape(weight.shape)
+    return grad_x, grad_w, grad_bias

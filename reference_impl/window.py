@@ -164,17 +164,27 @@ def window(
     return Window(axes[0], axes[1])
 
 
-def pad(x: NDArray[Any], win: Window, fill: float = 0.0) -> NDArray[Any]:
+def pad(
+    x: NDArray[Any], win: Window, fill: float = 0.0, out: NDArray[Any] | None = None
+) -> NDArray[Any]:
     """``x̄``: ``x`` inside a ``(…, H_b, W_b)`` buffer of ``fill``, H_b = ``win.h.padded``.
 
-    Returns ``x`` itself (no copy) when no padding is needed.
+    Without ``out``, returns ``x`` itself (no copy) when no padding is needed,
+    else a new C-ordered buffer. With ``out`` (an array of the padded shape in
+    any memory order, e.g. a transposed view of a batch-last buffer), fills and
+    returns ``out``.
     """
     hb, wb = win.h.padded, win.w.padded
     top, left = win.h.before, win.w.before
     h, w = x.shape[-2:]
-    if (hb, wb) == (h, w):
+    if out is not None:
+        if out.shape != (*x.shape[:-2], hb, wb):
+            raise ValueError(f"out of shape {out.shape} is not padded for {win}")
+        buf = out
+    elif (hb, wb) == (h, w):
         return x
-    buf = np.empty((*x.shape[:-2], hb, wb), dtype=x.dtype)
+    else:
+        buf = np.empty((*x.shape[:-2], hb, wb), dtype=x.dtype)
     buf[..., :top, :] = fill
     buf[..., top + h :, :] = fill
     buf[..., top : top + h, :left] = fill
@@ -220,14 +230,23 @@ def windows(buf: NDArray[Any], win: Window) -> NDArray[Any]:
 
 
 def scatter_add(
-    buf: NDArray[Any], win: Window, tap_values: Callable[[int, int], NDArray[Any]]
+    buf: NDArray[Any],
+    win: Window,
+    tap_values: Callable[[int, int], NDArray[Any]],
+    rows: tuple[int, int] | None = None,
 ) -> None:
     """Add ``tap_values(a, e)[…, i, j]`` into ``buf[…, i·s_h + a·d_h, j·s_w + e·d_w]``.
 
-    ``buf`` is a padded gradient buffer, updated in place, one tap ``(a, e)`` at a time,
-    so windows that overlap add up instead of overwriting each other.
+    ``buf`` is a padded gradient buffer (any memory order), updated in place, one
+    tap ``(a, e)`` at a time, so windows that overlap add up instead of
+    overwriting each other. With ``rows = (i0, i1)`` only the windows of output
+    rows ``i0 ≤ i < i1`` are visited, and ``tap_values`` returns their
+    ``(…, i1 − i0, W_out)`` values: a caller can scatter a block of windows
+    while it is still in cache.
     """
     view = _strided(buf, win, writeable=True)
+    if rows is not None:
+        view = view[..., rows[0] : rows[1], :, :, :]
     for a in range(win.h.kernel):
         for e in range(win.w.kernel):
             tap = view[..., a, e]

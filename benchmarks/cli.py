@@ -80,6 +80,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         ),
     )
     parser.add_argument(
+        "--clock",
+        choices=("cpu", "wall"),
+        help=(
+            "time with the process's CPU time or the wall clock (default: cpu at one thread, "
+            "where the machine's other work then adds nothing; wall with several threads, "
+            "whose CPU times add up)"
+        ),
+    )
+    parser.add_argument(
         "--random",
         type=int,
         default=0,
@@ -105,6 +114,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--threads must be at least 1")
     if args.random < 0:
         parser.error("--random must be at least 0")
+    if args.clock == "cpu" and max(args.threads) > 1:
+        parser.error("--clock cpu needs --threads 1 (CPU times of several threads add up)")
     if not args.quick and args.reps < 7:
         parser.error("--reps must be at least 7 (use --quick for a fast look)")
     return args
@@ -121,6 +132,8 @@ def _forward_args(args: argparse.Namespace, threads: int, json_path: Path | None
     argv = ["--threads", str(threads), "--reps", str(args.reps), "--loop-budget"]
     argv.append(str(args.loop_budget))
     argv += ["--random", str(args.random), "--seed", str(args.seed)]
+    if args.clock:
+        argv += ["--clock", args.clock]
     for family in args.family or []:
         argv += ["--family", family]
     for dtype in args.dtype or []:

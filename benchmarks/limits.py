@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,9 @@ KERNEL_VARIABLES = (
 )
 
 
-def gemm_rates(dtypes: list[str], reps: int) -> dict[str, dict[str, float]]:
+def gemm_rates(
+    dtypes: list[str], reps: int, clock: Callable[[], float] = time.perf_counter
+) -> dict[str, dict[str, float]]:
     """GFLOP/s of one ``GEMM_SIZE``-square product, NumPy and torch, median of ``reps``."""
     rates: dict[str, dict[str, float]] = {}
     n = GEMM_SIZE
@@ -56,12 +59,12 @@ def gemm_rates(dtypes: list[str], reps: int) -> dict[str, dict[str, float]]:
         ours: list[float] = []
         theirs: list[float] = []
         for _ in range(reps):
-            start = time.perf_counter()
+            start = clock()
             np.matmul(a, b, out=c)
-            ours.append(time.perf_counter() - start)
-            start = time.perf_counter()
+            ours.append(clock() - start)
+            start = clock()
             torch.mm(ta, tb, out=tc)
-            theirs.append(time.perf_counter() - start)
+            theirs.append(clock() - start)
         rates[dtype] = {
             "numpy": flops / statistics.median(ours) / 1e9,
             "torch": flops / statistics.median(theirs) / 1e9,

@@ -55,6 +55,7 @@ class Row:
     peer_ms: float | None = None
     peer_ratio: float | None = None
     peer_runs_ms: list[float] | None = None
+    peer_error: str | None = None
 
     @property
     def problem(self) -> str:
@@ -114,12 +115,17 @@ def _available(family: str) -> bool:
     )
 
 
+#: the clock of the timings: "cpu" (this process's CPU time) or "wall"; set by ``run``
+CLOCK: dict[str, Any] = {"name": "wall", "read": time.perf_counter}
+
+
 def _time_once(step: Callable[[], None], number: int = 1) -> float:
-    """Seconds per call of ``step``, averaged over ``number`` back-to-back calls."""
-    start = time.perf_counter()
+    """Seconds per call of ``step`` on ``CLOCK``, averaged over ``number`` back-to-back calls."""
+    read: Callable[[], float] = CLOCK["read"]
+    start = read()
     for _ in range(number):
         step()
-    return (time.perf_counter() - start) / number
+    return (read() - start) / number
 
 
 def _calls_per_rep(seconds: float) -> int:
@@ -153,8 +159,14 @@ def _time_problem(
 ) -> Row:
     steps = [problem.ours(reference_impl.vectorized), problem.torch()]
     peer_step = peer.step(problem) if with_peer else None
+    peer_error = None
     if peer_step is not None:
-        steps.append(peer_step)
+        try:
+            peer_step()
+        except Exception as error:  # MyGrad rejects a few valid geometries
+            peer_step, peer_error = None, f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        else:
+            steps.append(peer_step)
     runs = _interleaved(steps, reps)
     ours_ms, torch_ms = (1e3 * statistics.median(r) for r in runs[:2])
     row = Row(
@@ -174,6 +186,7 @@ def _time_problem(
         rate = rates[problem.dtype]
         row.ours_gemm = ours_ms / (1e3 * flops / (rate["numpy"] * 1e9))
         row.torch_gemm = torch_ms / (1e3 * flops / (rate["torch"] * 1e9))
+    row.peer_error = peer_error
     if peer_step is not None:
         row.peer_runs_ms = [1e3 * t for t in runs[2]]
         row.peer_ms = statistics.median(row.peer_runs_ms)
@@ -327,19 +340,26 @@ def _print_limits(rates: dict[str, dict[str, float]], kernels: dict[str, Any]) -
 def run(args: argparse.Namespace, threads: int) -> int:
     torch.set_num_threads(threads)
     reps = QUICK_REPS if args.quick else args.reps
+    clock = args.clock or ("cpu" if threads == 1 else "wall")
+    CLOCK.update(name=clock, read=time.process_time if clock == "cpu" else time.perf_counter)
     families = args.family or list(FAMILIES)
     dtypes = args.dtype or list(DTYPES)
     machine = _machine(threads)
     with_peer = peer.available()
     print(
         f"ours = reference_impl.vectorized forward + backward; torch = forward + autograd.grad; "
-        f"{threads} thread(s) (torch and BLAS), median of {reps} interleaved runs after warm-up"
+        f"{threads} thread(s) (torch and BLAS), median of {reps} interleaved runs after warm-up, "
+        + (
+            "process CPU time (what a shared machine's other work does not add)"
+            if clock == "cpu"
+            else "wall-clock time"
+        )
     )
     print(
         f"{machine['processor']}, {machine['cpu_count']} cores, Python {machine['python']}, "
         f"NumPy {machine['numpy']}, torch {machine['torch']}"
     )
-    rates = gemm_rates(dtypes, max(reps, 7))
+    rates = gemm_rates(dtypes, max(reps, 7), CLOCK["read"])
     kernels = kernel_sets()
     _print_limits(rates, kernels)
     if with_peer:
@@ -397,6 +417,9 @@ def run(args: argparse.Namespace, threads: int) -> int:
 
     peer_rows = [r for r in rows if r.peer_ratio is not None]
     slower = [r for r in peer_rows if r.peer_ratio is not None and r.peer_ratio >= 1]
+    for r in rows:
+        if r.peer_error:
+            print(f"\nMyGrad cannot run {r.problem} {r.dtype}: {r.peer_error}", end="")
     if with_peer:
         print(
             f"\nours / MyGrad: {len(peer_rows)} conv2d and max_pool2d problems, "
@@ -455,6 +478,7 @@ def run(args: argparse.Namespace, threads: int) -> int:
         document = {
             "machine": machine,
             "reps": reps,
+            "clock": clock,
             "gemm_rates_gflops": rates,
             "gemm_size": GEMM_SIZE,
             "kernels": kernels,

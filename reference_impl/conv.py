@@ -291,17 +291,26 @@ def conv2d_backward_loop(
 
 #: Bytes of the patch-matrix block that one pass of the vectorized functions
 #: builds and multiplies: about half of a core's L2 cache, so that the copy, the
-#: products and the scatter of a block find it in cache. Whole-batch patch
-#: matrices of several MB fall out of cache and drag every GEMM to the memory
-#: bandwidth (measured: a third of the in-cache rate on the benchmark machine).
+#: products and the scatter of a block find it in cache. On the shared benchmark
+#: machine, GEMMs on whole-batch patch matrices of tens of MB ran at 0.8 of their
+#: in-cache rate when it was quiet and at a third when it was busy.
 BLOCK_BYTES = 2**21
 
 #: A patch matrix larger than this is split into at least two blocks.
-SPLIT_BYTES = 2**18
+SPLIT_BYTES = 2**20
 
-#: What NumPy's per-run overhead costs, in elements copied: a strided copy or
-#: addition of ``m`` elements in runs of ``r`` costs about ``m·(1 + RUN_COST/r)``.
-RUN_COST = 16
+#: What NumPy's per-run overhead costs, in elements: a strided copy or addition
+#: of ``m`` elements in runs of ``r`` costs about ``m·(1 + RUN_COST/r)`` (a copy
+#: pays about 24 elements per run, an addition about 70, on the benchmark machine).
+RUN_COST = 32
+
+#: What a transposed copy costs per element, in elements of a contiguous copy.
+TRANSPOSE_COST = 2
+
+#: ``X_col_g Δ_gᵀ = (Δ_g X_col_gᵀ)ᵀ`` is the faster BLAS call for the weight
+#: gradient (up to twice as fast for few output channels), but its result must
+#: then be transposed; from this many windows on, the product dominates.
+TRANSPOSED_DW_WINDOWS = 256
 
 
 def _matmul(a: FloatArray, b: FloatArray, out: FloatArray | None = None) -> FloatArray:
@@ -327,36 +336,54 @@ def _image_blocks(n: int, image_bytes: int) -> list[tuple[int, int]]:
     return [(i, min(i + size, n)) for i in range(0, n, size)]
 
 
+#: How each layout (see :class:`_Layout`) stores an ``(N, C, H, W)`` array:
+#: its axes in memory order.
+_STORAGE = {"image": (0, 1, 2, 3), "batch": (1, 2, 3, 0)}
+#: How each layout stores a block of the patch matrix: the axes, in memory
+#: order, of the grouped window view ``(n, g, c, i, j, a, e)`` that is
+#: ``x̄[n, g·C_g + c, i·s_h + a·d_h, j·s_w + e·d_w]``.
+_PATCHES = {
+    "image": (1, 2, 5, 6, 0, 3, 4),  # (g, c, a, e | n, i, j): rows (c, a, e) per group
+    "batch": (1, 2, 5, 6, 3, 4, 0),  # (g, c, a, e | i, j, n)
+}
+
+
 class _Layout:
-    """How the vectorized functions lay out ``x̄`` and order the columns of the patch matrix.
+    """How the vectorized functions store ``x̄`` and the patch matrix, and in what blocks.
 
     The patch matrix of a block of output rows ``i0 ≤ i < i1`` has one row per
-    ``(c, a, e)`` (channel-major, so each group's rows are one consecutive
-    block) and one column per window ``(n, i, j)``. Two column orders:
+    kernel entry ``(c, a, e)`` of a group (channel-major, so each group's rows
+    are one consecutive block) and one column per window ``(n, i, j)``. NumPy
+    copies and adds strided arrays in runs along their last contiguous axis
+    and pays a fixed cost per run, so the column order is chosen to make the
+    copies of the patch matrix (twice) and its scatter (once) run long:
 
-    * image-major, ``(n, i, j)``: ``x̄`` is ``(N, C, H_p, W_p)``, as
-      :func:`reference_impl.window.pad` makes it; a copy runs along ``j`` only
-      (``W_out`` elements);
-    * batch-last, ``(i, j, n)``: ``x̄`` is stored ``(C, H_p, W_p, N)``; with
-      stride 1 along the width, ``(j, n)`` is one run of ``W_out·N`` elements
-      (``N`` elements otherwise). This costs a transposed copy of ``x``, of
-      the output and of ``δ``, each a fraction of the patch matrix.
+    * ``"image"``, columns ``(n, i, j)``: ``x̄`` is ``(N, C, H_p, W_p)`` as
+      :func:`reference_impl.window.pad` makes it; runs of ``W_out``;
+    * ``"batch"``, columns ``(i, j, n)``: ``x̄`` is stored ``(C, H_p, W_p, N)``;
+      runs of ``W_out·N`` at unit stride along the width, else ``N``. This
+      needs transposed copies of ``x``, of the output, of ``δ`` and of
+      ``∂L/∂x``, each a fraction of the patch matrix.
 
-    The arrays keep the ``(N, C, H, W)`` axis order as views, so the window
-    view, the scatter and the crop work unchanged on either.
+    :data:`RUN_COST` and :data:`TRANSPOSE_COST` weigh one against the other.
+    Every array keeps the ``(N, C, H, W)`` axis order as a view, so the
+    window view, the scatter and the crop work unchanged on both.
     """
 
-    def __init__(self, x: FloatArray, c_out: int, win: wnd.Window) -> None:
+    def __init__(self, x: FloatArray, weight: FloatArray, groups: int, win: wnd.Window) -> None:
         n, c_in = x.shape[:2]
+        c_out, c_g, kh, kw = weight.shape
         w_out = win.w.out
-        # Batch-last when the runs it saves on the patch matrix (copied twice,
-        # scattered once) outweigh its transposed copies of x, z, δ and ∂L/∂x.
+        self.n, self.c_in, self.groups, self.c_g, self.win = n, c_in, groups, c_g, win
+        patches = c_in * kh * kw * n * win.h.out * w_out
+        moved = TRANSPOSE_COST * 2 * (x.size + n * c_out * win.h.out * w_out)
         batch_run = n * w_out if win.w.stride == 1 else n
-        patches = c_in * win.h.kernel * win.w.kernel * n * win.h.out * w_out
-        saved = 3 * patches * RUN_COST * (1 / w_out - 1 / batch_run)
-        self.batch_last = saved > 2 * (x.size + n * c_out * win.h.out * w_out)
-        self.n, self.c_in, self.win = n, c_in, win
-        row_bytes = c_in * win.h.kernel * win.w.kernel * n * w_out * x.itemsize
+        costs = {
+            "image": float(patches * (3 + 3 * RUN_COST / w_out)),
+            "batch": float(patches * (3 + 3 * RUN_COST / batch_run) + moved),
+        }
+        self.order = self.choose(costs)
+        row_bytes = c_in * kh * kw * n * w_out * x.itemsize
         total = win.h.out * row_bytes
         # blocks of at most BLOCK_BYTES, and at least two past SPLIT_BYTES (so that a
         # block, x̄ and ∂L/∂x̄ together stay within two patch matrices), of equal rows
@@ -365,43 +392,68 @@ class _Layout:
         self.blocks = [(i, min(i + rows, win.h.out)) for i in range(0, win.h.out, rows)]
         self.block_columns = rows * w_out * n
 
-    def buffer(self, dtype: np.dtype[Any], fill: float | None) -> FloatArray:
+    def choose(self, costs: dict[str, float]) -> str:
+        """The cheapest layout."""
+        return min(costs, key=lambda k: costs[k])
+
+    def buffer(self, dtype: np.dtype[Any], zeros: bool) -> FloatArray:
         """A padded ``(N, C, H_p, W_p)`` buffer (view) in this layout: zeros or uninitialised."""
-        n, c, hp, wp = self.n, self.c_in, self.win.h.padded, self.win.w.padded
-        shape = (c, hp, wp, n) if self.batch_last else (n, c, hp, wp)
-        buf = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
-        return buf.transpose(3, 0, 1, 2) if self.batch_last else buf
+        shape = (self.n, self.c_in, self.win.h.padded, self.win.w.padded)
+        axes = _STORAGE[self.order]
+        stored = tuple(shape[a] for a in axes)
+        buf = np.zeros(stored, dtype) if zeros else np.empty(stored, dtype)
+        view: FloatArray = buf.transpose(np.argsort(axes))
+        return view
 
     def padded(self, x: FloatArray) -> FloatArray:
         """``x̄`` in this layout (``x`` itself when image-major and unpadded)."""
-        if not self.batch_last:
+        if self.order == "image":
             return wnd.pad(x, self.win)
-        return wnd.pad(x, self.win, out=self.buffer(x.dtype, None))
+        return wnd.pad(x, self.win, out=self.buffer(x.dtype, zeros=False))
 
-    def columns(self, rows: int) -> tuple[int, ...]:
-        """Shape of a block's column axes: ``(N, rows, W_out)`` or ``(rows, W_out, N)``."""
-        w_out = self.win.w.out
-        return (rows, w_out, self.n) if self.batch_last else (self.n, rows, w_out)
-
-    def staging(self, leading: int, dtype: np.dtype[Any]) -> FloatArray:
-        """Memory for ``leading`` rows of the largest block, reused by every block."""
-        return np.empty(leading * self.block_columns, dtype)
-
-    def block(self, staging: FloatArray, leading: tuple[int, ...], rows: int) -> FloatArray:
-        """The start of ``staging`` as a ``(*leading, *columns(rows))`` block."""
-        shape = (*leading, *self.columns(rows))
-        return staging[: int(np.prod(shape))].reshape(shape)
-
-    def patch_view(self, windows: FloatArray) -> FloatArray:
-        """The window view ``(N, C, rows, W_out, kh, kw)`` as ``(C, kh, kw, *columns)``."""
-        order = (1, 4, 5, 2, 3, 0) if self.batch_last else (1, 4, 5, 0, 2, 3)
-        view: FloatArray = windows.transpose(order)
+    def grouped(self, array: FloatArray) -> FloatArray:
+        """An ``(N, C, …)`` array as an ``(N, G, C_g, …)`` view."""
+        view: FloatArray = array.reshape(array.shape[0], self.groups, -1, *array.shape[2:])
         return view
 
-    def as_nchw(self, block: FloatArray) -> FloatArray:
-        """A ``(C, *columns)`` block as an ``(N, C, rows, W_out)`` view."""
-        order = (3, 0, 1, 2) if self.batch_last else (1, 0, 2, 3)
-        view: FloatArray = block.transpose(order)
+    def staging(self, per_column: int, dtype: np.dtype[Any]) -> FloatArray:
+        """Memory for ``per_column`` values per column of the largest block, reused by all."""
+        return np.empty(per_column * self.block_columns, dtype)
+
+    def patch_block(self, staging: FloatArray, windows: FloatArray) -> FloatArray:
+        """Copy a block of the window view ``(N, C, rows, W_out, kh, kw)`` into ``staging``.
+
+        Returns the block's storage, axes ordered as in ``_PATCHES`` (whose ``c``
+        is split into ``(g, c)``).
+        """
+        view = windows.reshape(self.n, self.groups, self.c_g, *windows.shape[2:])
+        view = view.transpose(_PATCHES[self.order])
+        block: FloatArray = staging[: view.size].reshape(view.shape)
+        np.copyto(block, view)
+        return block
+
+    def operand(self, block: FloatArray) -> FloatArray:
+        """A patch block as stacked matrices ``(G, K_g, P_b)``."""
+        return block.reshape(self.groups, -1, int(np.prod(block.shape[4:])))
+
+    def values(self, block: FloatArray, a: int, e: int) -> FloatArray:
+        """Tap ``(a, e)`` of a block laid out like the patches, as ``(N, G, C_g, rows, W_out)``."""
+        order = (2, 0, 1, 3, 4) if self.order == "image" else (4, 0, 1, 2, 3)
+        view: FloatArray = block[:, :, a, e].transpose(order)
+        return view
+
+    def products(self, staging: FloatArray, per_group: int, rows: int) -> FloatArray:
+        """Product memory of a block: ``(G, per_group, P_b)``."""
+        shape = (self.groups, per_group, self.n * rows * self.win.w.out)
+        return staging[: int(np.prod(shape))].reshape(shape)
+
+    def as_grouped_nchw(self, product: FloatArray, rows: int) -> FloatArray:
+        """Stacked product memory of a block as an ``(N, G, per_group, rows, W_out)`` view."""
+        g, w_out, n = self.groups, self.win.w.out, self.n
+        if self.order == "image":
+            view: FloatArray = product.reshape(g, -1, n, rows, w_out).transpose(2, 0, 1, 3, 4)
+        else:
+            view = product.reshape(g, -1, rows, w_out, n).transpose(4, 0, 1, 2, 3)
         return view
 
 
@@ -436,34 +488,32 @@ def conv2d_vectorized(
     ``Z`` is written into ``z`` in NCHW order together with the bias.
     """
     x, weight, bias, groups, win = _arguments(x, weight, bias, stride, padding, dilation, groups)
-    c_out, _, kh, kw = weight.shape
-    w_mat = weight.reshape(groups, c_out // groups, -1)
+    c_out = weight.shape[0]
     if _pointwise(weight, win):
         # X_col[n] is x[n]: one product per image and group, straight into z.
         n = x.shape[0]
-        z = _matmul(w_mat, x.reshape(n, groups, w_mat.shape[2], -1)).reshape(
-            _out_shape(x, weight, win)
-        )
+        w_mat = weight.reshape(groups, c_out // groups, -1)
+        z = _matmul(w_mat, x.reshape(n, groups, w_mat.shape[2], -1))
+        z = z.reshape(_out_shape(x, weight, win))
         if bias is not None:
             z += bias[:, None, None]
         return z
-    layout = _Layout(x, c_out, win)
+    layout = _Layout(x, weight, groups, win)
     windows = wnd.windows(layout.padded(x), win)
+    w_mat = weight.reshape(groups, c_out // groups, -1)
     out = np.empty(_out_shape(x, weight, win), dtype=x.dtype)
-    cols_memory = layout.staging(layout.c_in * kh * kw, x.dtype)
+    out_g = layout.grouped(out)
+    bias_g = None if bias is None else bias.reshape(groups, -1, 1, 1)
+    cols_memory = layout.staging(w_mat.shape[2] * groups, x.dtype)
     z_memory = layout.staging(c_out, x.dtype)
     for i0, i1 in layout.blocks:
-        cols = layout.block(cols_memory, (layout.c_in, kh, kw), i1 - i0)
-        np.copyto(cols, layout.patch_view(windows[:, :, i0:i1]))
-        z = layout.block(z_memory, (c_out,), i1 - i0)
-        _matmul(
-            w_mat, cols.reshape(groups, w_mat.shape[2], -1), out=z.reshape(*w_mat.shape[:2], -1)
-        )
-        z_block = layout.as_nchw(z)
-        if bias is None:
-            np.copyto(out[:, :, i0:i1], z_block)
+        cols = layout.operand(layout.patch_block(cols_memory, windows[:, :, i0:i1]))
+        z = _matmul(w_mat, cols, out=layout.products(z_memory, c_out // groups, i1 - i0))
+        z_block = layout.as_grouped_nchw(z, i1 - i0)
+        if bias_g is None:
+            np.copyto(out_g[:, :, :, i0:i1], z_block)
         else:
-            np.add(z_block, bias[:, None, None], out=out[:, :, i0:i1])
+            np.add(z_block, bias_g, out=out_g[:, :, :, i0:i1])
     return out
 
 
@@ -517,41 +567,48 @@ def conv2d_backward_vectorized(
     x, weight, bias, groups, win = _arguments(x, weight, bias, stride, padding, dilation, groups)
     grad_output = check_grad_output(grad_output, _out_shape(x, weight, win), x)
     grad_bias = None if bias is None else grad_output.sum(axis=(0, 2, 3), dtype=x.dtype)
-    c_out, _, kh, kw = weight.shape
-    w_mat = weight.reshape(groups, c_out // groups, -1)
-    w_mat_t = w_mat.transpose(0, 2, 1)
-    grad_w_t = np.zeros((groups, w_mat.shape[2], w_mat.shape[1]), x.dtype)  # (∂L/∂W_mat_g)ᵀ
+    c_out = weight.shape[0]
     if _pointwise(weight, win):
         # X_col[n] is x[n] and D[n] = W_matᵀ Δ[n] lands on x[n] as it is: no copy, no scatter.
         n = x.shape[0]
+        w_mat = weight.reshape(groups, c_out // groups, -1)
         x_g = x.reshape(n, groups, w_mat.shape[2], -1)
-        delta = grad_output.reshape(n, groups, w_mat.shape[1], -1)
-        grad_x = _matmul(w_mat_t, delta).reshape(x.shape)
+        delta_n = grad_output.reshape(n, groups, w_mat.shape[1], -1)
+        grad_x = _matmul(w_mat.transpose(0, 2, 1), delta_n).reshape(x.shape)
+        grad_w_t = np.zeros((groups, w_mat.shape[2], w_mat.shape[1]), x.dtype)  # (∂L/∂W_mat)ᵀ
         for n0, n1 in _image_blocks(n, groups * grad_w_t[0].nbytes):
-            grad_w_t += _matmul(x_g[n0:n1], delta[n0:n1].transpose(0, 1, 3, 2)).sum(axis=0)
+            grad_w_t += _matmul(x_g[n0:n1], delta_n[n0:n1].transpose(0, 1, 3, 2)).sum(axis=0)
         grad_w = np.ascontiguousarray(grad_w_t.transpose(0, 2, 1)).reshape(weight.shape)
         return grad_x, grad_w, grad_bias
-    layout = _Layout(x, c_out, win)
+    layout = _Layout(x, weight, groups, win)
     windows = wnd.windows(layout.padded(x), win)
-    grad_x_bar = layout.buffer(x.dtype, 0.0)
-    cols_memory = layout.staging(layout.c_in * kh * kw, x.dtype)
+    grad_x_bar = layout.buffer(x.dtype, zeros=True)
+    grad_x_bar_g = layout.grouped(grad_x_bar)
+    grad_output_g = layout.grouped(grad_output)
+    w_mat = weight.reshape(groups, c_out // groups, -1)
+    c_out_g, k_g = w_mat.shape[1:]
+    windows_count = x.shape[0] * win.h.out * win.w.out
+    transpose_dw = windows_count >= TRANSPOSED_DW_WINDOWS
+    grad_w = np.zeros((groups, k_g, c_out_g) if transpose_dw else w_mat.shape, x.dtype)
+    cols_memory = layout.staging(k_g * groups, x.dtype)
     delta_memory = layout.staging(c_out, x.dtype)
     for i0, i1 in layout.blocks:
-        delta = layout.block(delta_memory, (c_out,), i1 - i0)
-        np.copyto(layout.as_nchw(delta), grad_output[:, :, i0:i1])
-        delta_g = delta.reshape(groups, c_out // groups, -1)
-        cols = layout.block(cols_memory, (layout.c_in, kh, kw), i1 - i0)
-        np.copyto(cols, layout.patch_view(windows[:, :, i0:i1]))
-        cols_g = cols.reshape(groups, w_mat.shape[2], -1)
-        # X_col_g Δ_gᵀ = (Δ_g X_col_gᵀ)ᵀ: this operand order is the faster BLAS call
-        grad_w_t += _matmul(cols_g, delta_g.transpose(0, 2, 1))
-        _matmul(w_mat_t, delta_g, out=cols_g)  # D = W_matᵀ Δ, over X_col's memory
+        delta = layout.products(delta_memory, c_out_g, i1 - i0)
+        np.copyto(layout.as_grouped_nchw(delta, i1 - i0), grad_output_g[:, :, :, i0:i1])
+        block = layout.patch_block(cols_memory, windows[:, :, i0:i1])
+        cols = layout.operand(block)
+        if transpose_dw:
+            grad_w += _matmul(cols, delta.transpose(0, 2, 1))  # (Δ_g X_col_gᵀ)ᵀ
+        else:
+            grad_w += _matmul(delta, cols.transpose(0, 2, 1))  # Δ_g X_col_gᵀ
+        _matmul(w_mat.transpose(0, 2, 1), delta, out=cols)  # D = W_matᵀ Δ, over X_col's memory
 
-        def tap_values(a: int, e: int, d: FloatArray = cols) -> FloatArray:
-            return layout.as_nchw(d[:, a, e])
+        def tap_values(a: int, e: int, d: FloatArray = block) -> FloatArray:
+            return layout.values(d, a, e)
 
-        wnd.scatter_add(grad_x_bar, win, tap_values, rows=(i0, i1))
-    del windows, cols, delta, delta_g, cols_g, cols_memory, delta_memory
+        wnd.scatter_add(grad_x_bar_g, win, tap_values, rows=(i0, i1))
+    del windows, block, cols, delta, cols_memory, delta_memory
     grad_x = np.ascontiguousarray(wnd.crop(grad_x_bar, win))
-    grad_w = np.ascontiguousarray(grad_w_t.transpose(0, 2, 1)).reshape(weight.shape)
-    return grad_x, grad_w, grad_bias
+    if transpose_dw:
+        grad_w = grad_w.transpose(0, 2, 1)
+    return grad_x, np.ascontiguousarray(grad_w).reshape(weight.shape), grad_bias

@@ -80,3 +80,41 @@ def test_max_pool2d_non_overlapping_gradient_is_a_partition(
     grad = ns.max_pool2d_backward(g, x, (kh, kw))
     per_window = grad.reshape(2, 2, oh, kh, ow, kw).sum(axis=(3, 5))
     np.testing.assert_array_equal(per_window, g)
+
+
+@pytest.mark.parametrize("planes_last", [False, True])
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("max_pool2d", {"kernel_size": 3, "stride": 2, "padding": 1, "dilation": (2, 1)}),
+        ("max_pool2d", {"kernel_size": (2, 3), "stride": 1, "ceil_mode": True}),
+        ("avg_pool2d", {"kernel_size": 3, "stride": (2, 1), "padding": 1, "ceil_mode": True}),
+        ("avg_pool2d", {"kernel_size": 2, "count_include_pad": False, "padding": 1}),
+    ],
+)
+def test_pool2d_vectorized_planes_layouts_match_torch(
+    monkeypatch: pytest.MonkeyPatch, name: str, params: dict[str, object], planes_last: bool
+) -> None:
+    """Planes first and planes last give torch's values and gradients, ties and overlaps included.
+
+    A planes-last copy that mixed up two ``(n, c)`` planes, dropped the padding
+    fill (−∞ for max, 0 for average) or returned a view of its buffer instead
+    of ``(…, H_out, W_out)`` values would differ from torch here.
+    """
+    import torch
+
+    from reference_impl import pooling
+
+    monkeypatch.setattr(pooling, "RUN_COST", 10**9 if planes_last else 0)
+    rng = np.random.default_rng(2)
+    x = rng.integers(-3, 4, (3, 5, 7, 8)).astype(np.float64)  # ties on purpose
+    forward = getattr(torch.nn.functional, name)
+    tx = torch.from_numpy(x).requires_grad_(True)
+    out = forward(tx, **params)
+    g = rng.standard_normal(tuple(out.shape))
+    (expected,) = torch.autograd.grad(out, [tx], torch.from_numpy(g))
+    ours = getattr(pooling, f"{name}_vectorized")(x, **params)
+    grad = getattr(pooling, f"{name}_backward_vectorized")(g, x, **params)
+    assert ours.flags.c_contiguous and grad.flags.c_contiguous
+    np.testing.assert_allclose(ours, out.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad, expected.numpy(), rtol=1e-12, atol=1e-12)

@@ -105,7 +105,7 @@ def _torch_config() -> dict[str, Any]:
     for line in lines:
         if "Math Kernel Library" in line:
             info["blas"] = line
-        elif line.startswith(("MKL-DNN", "oneDNN")):
+        elif "MKL-DNN" in line or "oneDNN" in line:
             info["onednn"] = line
         elif line.startswith("Build settings:"):
             for item in line.split(","):

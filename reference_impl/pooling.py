@@ -352,59 +352,17 @@ def avg_pool2d_backward_loop(
 # --------------------------------------------------------------------------
 
 
-#: What NumPy's per-run overhead costs, in elements: a strided pass over ``m``
-#: elements in runs of ``r`` costs about ``m·(1 + RUN_COST/r)`` (as in conv2d).
-RUN_COST = 32
-
-
-class _Planes:
-    """Where the vectorized pools keep their ``(…, H, W)`` arrays: planes first or planes last.
-
-    Every ``(n, c)`` plane is pooled alike, so the leading axes are one axis of
-    ``P`` planes. A tap slice of the window view runs along the width in runs
-    of ``W_out`` (at the stride); stored ``(H, W, P)`` instead, it runs along
-    the planes, ``P`` contiguous elements. Planes last is used where the runs
-    it saves on the tap passes outweigh the transposed copies it needs (the
-    input, the output, and in the backward the two gradients). Arrays keep the
-    ``(…, H, W)`` axis order as views either way.
-    """
-
-    def __init__(self, x: FloatArray, win: wnd.Window, passes: int) -> None:
-        self.lead = x.shape[:-2]
-        planes = int(np.prod(self.lead))
-        out = planes * win.h.out * win.w.out
-        taps = win.h.kernel * win.w.kernel
-        saved = passes * taps * out * RUN_COST * (1 / win.w.out - 1 / max(planes, 1))
-        self.last = saved > 2 * (x.size + out)
-
-    def empty(self, size: tuple[int, int], dtype: np.dtype[Any]) -> FloatArray:
-        """An uninitialised ``(…, *size)`` array in this layout."""
-        if not self.last:
-            return np.empty((*self.lead, *size), dtype)
-        buf = np.empty((*size, int(np.prod(self.lead))), dtype)
-        view: FloatArray = np.moveaxis(buf, -1, 0).reshape(*self.lead, *size)
-        return view
-
-    def padded(self, x: FloatArray, win: wnd.Window, fill: float) -> FloatArray:
-        """``x̄``, ``x`` padded with ``fill``, in this layout."""
-        if not self.last:
-            return wnd.pad(x, win, fill)
-        return wnd.pad(x, win, fill, out=self.empty((win.h.padded, win.w.padded), x.dtype))
-
-
-def _taps(x: FloatArray, win: wnd.Window, fill: float, planes: _Planes) -> list[FloatArray]:
+def _taps(x: FloatArray, win: wnd.Window, fill: float) -> list[FloatArray]:
     """The ``k_h k_w`` tap slices of the window view of ``x`` padded with ``fill``.
 
     Slice ``i * k_w + j`` has shape ``(…, H_out, W_out)`` and holds tap
     ``(i, j)`` of every window; the list is in row-major tap order.
     """
-    view = wnd.windows(planes.padded(x, win, fill), win)
+    view = wnd.windows(wnd.pad(x, win, fill), win)
     return [view[..., i, j] for i, j in np.ndindex(win.h.kernel, win.w.kernel)]
 
 
-def _max_and_argtap(
-    x: FloatArray, win: wnd.Window, planes: _Planes
-) -> tuple[FloatArray, NDArray[Any]]:
+def _max_and_argtap(x: FloatArray, win: wnd.Window) -> tuple[FloatArray, NDArray[Any]]:
     """Running maximum over the taps, and the row-major index of the tap that won.
 
     The running best starts at minus infinity with the first in-input tap as
@@ -416,16 +374,16 @@ def _max_and_argtap(
     in-input tap if none did), so the index is kept as a running maximum of
     ``t * beat`` -- cheap integer arithmetic instead of a masked assignment.
     """
-    taps = _taps(x, win, -np.inf, planes)
+    taps = _taps(x, win, -np.inf)
+    shape = (*x.shape[:-2], *win.out)
     index_type = np.min_scalar_type(len(taps) - 1)
-    best = planes.empty(win.out, x.dtype)
-    best[...] = -np.inf
-    argtap = planes.empty(win.out, index_type)
+    best = np.full(shape, -np.inf, dtype=x.dtype)
+    argtap = np.empty(shape, dtype=index_type)
     first_row = np.argmax(_inside(win.h), axis=1)
     first_col = np.argmax(_inside(win.w), axis=1)
     argtap[...] = first_row[:, None] * win.w.kernel + first_col[None, :]
-    beat = planes.empty(win.out, np.dtype(np.bool_))
-    beat_t = planes.empty(win.out, index_type)
+    beat = np.empty(shape, dtype=np.bool_)
+    beat_t = np.empty(shape, dtype=index_type)
     for t, tap in enumerate(taps):
         np.greater(tap, best, out=beat)
         np.multiply(beat.view(np.uint8), t, out=beat_t, casting="unsafe")
@@ -442,19 +400,13 @@ def max_pool2d_vectorized(
     dilation: Pair = 1,
     ceil_mode: bool = False,
 ) -> FloatArray:
-    """Max pooling as a running ``numpy.maximum`` over the ``k_h k_w`` tap slices.
-
-    The slices are read from ``x̄`` stored planes first or planes last (see
-    :class:`_Planes`); the result is returned in ``(…, H_out, W_out)`` order.
-    """
+    """Max pooling as a running ``numpy.maximum`` over the ``k_h k_w`` tap slices."""
     xa, win = _arguments(x, kernel_size, stride, padding, dilation, ceil_mode)
-    planes = _Planes(xa, win, passes=1)
-    taps = _taps(xa, win, -np.inf, planes)
-    y = planes.empty(win.out, xa.dtype)
-    np.copyto(y, taps[0])
+    taps = _taps(xa, win, -np.inf)
+    y: FloatArray = taps[0].copy()
     for tap in taps[1:]:
         np.maximum(y, tap, out=y)
-    return np.ascontiguousarray(y)
+    return y
 
 
 def max_pool2d_backward_vectorized(
@@ -483,7 +435,7 @@ def max_pool2d_backward_vectorized(
     """
     xa, win = _arguments(x, kernel_size, stride, padding, dilation, ceil_mode)
     g = check_grad_output(grad_output, (*xa.shape[:-2], *win.out), xa)
-    _, argtap = _max_and_argtap(xa, win, _Planes(xa, win, passes=4))
+    _, argtap = _max_and_argtap(xa, win)
     hb, wb = win.h.padded, win.w.padded
     index = wnd.windows(np.arange(hb * wb).reshape(hb, wb), win)  # (H_out, W_out, k_h, k_w)
     position = index[0, 0].ravel()[argtap]  # i* d_h W_b + j* d_w
@@ -503,21 +455,15 @@ def avg_pool2d_vectorized(
     count_include_pad: bool = True,
     divisor_override: int | None = None,
 ) -> FloatArray:
-    """Average pooling: the sum of the zero-padded tap slices, divided by ``D_ab``.
-
-    The slices are read from ``x̄`` stored planes first or planes last (see
-    :class:`_Planes`); the result is returned in ``(…, H_out, W_out)`` order.
-    """
+    """Average pooling: the sum of the zero-padded tap slices, divided by ``D_ab``."""
     xa, win = _arguments(x, kernel_size, stride, padding, 1, ceil_mode)
     include, override = _avg_options(count_include_pad, divisor_override)
-    planes = _Planes(xa, win, passes=1)
-    taps = _taps(xa, win, 0.0, planes)
-    y = planes.empty(win.out, xa.dtype)
-    np.copyto(y, taps[0])
+    taps = _taps(xa, win, 0.0)
+    y: FloatArray = taps[0].copy()
     for tap in taps[1:]:
         y += tap
     y /= _divisors(win, include, override, xa.dtype)
-    return np.ascontiguousarray(y)
+    return y
 
 
 def avg_pool2d_backward_vectorized(
@@ -530,18 +476,12 @@ def avg_pool2d_backward_vectorized(
     count_include_pad: bool = True,
     divisor_override: int | None = None,
 ) -> FloatArray:
-    """Gradient of :func:`avg_pool2d_vectorized`: ``g / D`` added into every tap slice.
-
-    ``g / D`` and the padded gradient buffer share the layout of the forward
-    (see :class:`_Planes`); the result is returned in ``(…, H, W)`` order.
-    """
+    """Gradient of :func:`avg_pool2d_vectorized`: ``g / D`` added into every tap slice."""
     xa, win = _arguments(x, kernel_size, stride, padding, 1, ceil_mode)
     include, override = _avg_options(count_include_pad, divisor_override)
-    g = check_grad_output(grad_output, (*xa.shape[:-2], *win.out), xa)
-    planes = _Planes(xa, win, passes=1)
-    share = planes.empty(win.out, xa.dtype)
-    np.divide(g, _divisors(win, include, override, xa.dtype), out=share)
-    buf = planes.empty((win.h.padded, win.w.padded), xa.dtype)
-    buf[...] = 0.0
+    share = check_grad_output(grad_output, (*xa.shape[:-2], *win.out), xa) / _divisors(
+        win, include, override, xa.dtype
+    )
+    buf = np.zeros((*xa.shape[:-2], win.h.padded, win.w.padded), dtype=xa.dtype)
     wnd.scatter_add(buf, win, lambda a, e: share)
-    return np.ascontiguousarray(wnd.crop(buf, win))
+    return wnd.crop(buf, win)

@@ -133,6 +133,11 @@ class Axis:
         return max(self.size + self.before + self.after, reach)
 
 
+def identity(size: int) -> Axis:
+    """The axis of windows of one element at unit stride: output ``o`` is input ``o``."""
+    return Axis(size, 1, 1, 1, 0, 0, size)
+
+
 @dataclass(frozen=True)
 class Window:
     """Windows over a ``(…, H, W)`` array: one :class:`Axis` per spatial axis."""
@@ -143,6 +148,14 @@ class Window:
     @property
     def out(self) -> tuple[int, int]:
         return (self.h.out, self.w.out)
+
+    def rows(self) -> Window:
+        """The windows of the height axis alone, over ``(…, H_b, W_b)``: the width passes."""
+        return Window(self.h, identity(self.w.padded))
+
+    def columns(self) -> Window:
+        """The windows of the width axis alone, over ``(…, H_out, W_b)``: the height is done."""
+        return Window(identity(self.h.out), self.w)
 
 
 def window(

@@ -396,9 +396,11 @@ class _Layout:
         """The cheapest layout."""
         return min(costs, key=lambda k: costs[k])
 
-    def buffer(self, dtype: np.dtype[Any], zeros: bool) -> FloatArray:
-        """A padded ``(N, C, H_p, W_p)`` buffer (view) in this layout: zeros or uninitialised."""
-        shape = (self.n, self.c_in, self.win.h.padded, self.win.w.padded)
+    def buffer(self, dtype: np.dtype[Any], zeros: bool, padded: bool = True) -> FloatArray:
+        """A ``(N, C, H_p, W_p)`` (or unpadded ``(N, C, H, W)``) array in this layout, as a view."""
+        axis_h, axis_w = self.win.h, self.win.w
+        h, w = (axis_h.padded, axis_w.padded) if padded else (axis_h.size, axis_w.size)
+        shape = (self.n, self.c_in, h, w)
         axes = _STORAGE[self.order]
         stored = tuple(shape[a] for a in axes)
         buf = np.zeros(stored, dtype) if zeros else np.empty(stored, dtype)
@@ -551,7 +553,8 @@ def conv2d_backward_vectorized(
       ``Σ_o w[o, c, a, e] · δ[n, o, i, j]`` destined for
       ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``; for each tap ``(a, e)``, rows
       ``(·, a, e)`` of ``D`` are added into the stride-``s`` view of ``∂L/∂x̄``
-      that starts at ``(a·d_h, e·d_w)`` (:func:`reference_impl.window.scatter_add`).
+      that starts at ``(a·d_h, e·d_w)`` (:func:`reference_impl.window.scatter_add`;
+      the terms that land in the padding are dropped there, as the crop would).
       ``D`` is formed block by block, in the memory of the block's ``X_col``,
       so one product per group and block replaces ``kh·kw`` products per tap.
 
@@ -582,8 +585,8 @@ def conv2d_backward_vectorized(
         return grad_x, grad_w, grad_bias
     layout = _Layout(x, weight, groups, win)
     windows = wnd.windows(layout.padded(x), win)
-    grad_x_bar = layout.buffer(x.dtype, zeros=True)
-    grad_x_bar_g = layout.grouped(grad_x_bar)
+    grad_x = layout.buffer(x.dtype, zeros=True, padded=False)  # ∂L/∂x̄ less its padding
+    grad_x_g = layout.grouped(grad_x)
     grad_output_g = layout.grouped(grad_output)
     w_mat = weight.reshape(groups, c_out // groups, -1)
     c_out_g, k_g = w_mat.shape[1:]
@@ -606,9 +609,9 @@ def conv2d_backward_vectorized(
         def tap_values(a: int, e: int, d: FloatArray = block) -> FloatArray:
             return layout.values(d, a, e)
 
-        wnd.scatter_add(grad_x_bar_g, win, tap_values, rows=(i0, i1))
+        wnd.scatter_add(grad_x_g, win, tap_values, rows=(i0, i1), cropped=True)
     del windows, block, cols, delta, cols_memory, delta_memory
-    grad_x = np.ascontiguousarray(wnd.crop(grad_x_bar, win))
+    grad_x = np.ascontiguousarray(grad_x)  # NCHW (a copy for the batch-last layout)
     if transpose_dw:
         grad_w = grad_w.transpose(0, 2, 1)
     return grad_x, np.ascontiguousarray(grad_w).reshape(weight.shape), grad_bias

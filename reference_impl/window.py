@@ -242,11 +242,20 @@ def windows(buf: NDArray[Any], win: Window) -> NDArray[Any]:
     return _strided(buf, win, writeable=False)
 
 
+def _inside_range(axis: Axis, tap: int, first: int, stop: int) -> tuple[int, int]:
+    """The outputs ``first ≤ o < stop`` whose tap ``tap`` reads the input (not the padding)."""
+    offset = tap * axis.dilation - axis.before  # input position of tap ``tap`` of output 0
+    lo = max(first, -(offset // axis.stride))  # ceil(−offset / s)
+    hi = min(stop, -(-(axis.size - offset) // axis.stride))  # ceil((size − offset) / s)
+    return lo, max(lo, hi)
+
+
 def scatter_add(
     buf: NDArray[Any],
     win: Window,
     tap_values: Callable[[int, int], NDArray[Any]],
     rows: tuple[int, int] | None = None,
+    cropped: bool = False,
 ) -> None:
     """Add ``tap_values(a, e)[…, i, j]`` into ``buf[…, i·s_h + a·d_h, j·s_w + e·d_w]``.
 
@@ -255,12 +264,31 @@ def scatter_add(
     overwriting each other. With ``rows = (i0, i1)`` only the windows of output
     rows ``i0 ≤ i < i1`` are visited, and ``tap_values`` returns their
     ``(…, i1 − i0, W_out)`` values: a caller can scatter a block of windows
-    while it is still in cache.
+    while it is still in cache. With ``cropped``, ``buf`` is the unpadded
+    ``(…, H, W)`` array itself and the terms that would land in the padding
+    are dropped (they are cropped away anyway), which spares a padded buffer
+    and the copy out of it.
     """
-    view = _strided(buf, win, writeable=True)
-    if rows is not None:
-        view = view[..., rows[0] : rows[1], :, :, :]
+    i0, i1 = rows if rows is not None else (0, win.h.out)
+    if not cropped:
+        view = _strided(buf, win, writeable=True)[..., i0:i1, :, :, :]
+        for a in range(win.h.kernel):
+            for e in range(win.w.kernel):
+                tap = view[..., a, e]
+                np.add(tap, tap_values(a, e), out=tap)
+        return
+    if buf.shape[-2:] != (win.h.size, win.w.size):
+        raise ValueError(f"buffer of shape {buf.shape} is not the unpadded input of {win}")
     for a in range(win.h.kernel):
+        r0, r1 = _inside_range(win.h, a, i0, i1)
         for e in range(win.w.kernel):
-            tap = view[..., a, e]
-            np.add(tap, tap_values(a, e), out=tap)
+            c0, c1 = _inside_range(win.w, e, 0, win.w.out)
+            if r0 == r1 or c0 == c1:
+                continue
+            top, left = win.h.position(r0, a), win.w.position(c0, e)
+            tap = buf[
+                ...,
+                top : top + (r1 - r0 - 1) * win.h.stride + 1 : win.h.stride,
+                left : left + (c1 - c0 - 1) * win.w.stride + 1 : win.w.stride,
+            ]
+            np.add(tap, tap_values(a, e)[..., r0 - i0 : r1 - i0, c0:c1], out=tap)

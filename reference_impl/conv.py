@@ -487,7 +487,9 @@ def conv2d_vectorized(
     ``numpy.matmul`` runs the ``G`` group products of a block as one stacked
     call. The column order within a block (image-major or batch-last, see
     :class:`_Layout`) only changes which copy is contiguous; the block of
-    ``Z`` is written into ``z`` in NCHW order together with the bias.
+    ``Z`` is written into ``z`` in NCHW order together with the bias. A 1×1
+    kernel at unit stride without padding has ``X_col[n] = x[n]``, so ``x`` is
+    multiplied as it stands, one stacked product over the images.
     """
     x, weight, bias, groups, win = _arguments(x, weight, bias, stride, padding, dilation, groups)
     c_out = weight.shape[0]
@@ -541,7 +543,8 @@ def conv2d_backward_vectorized(
       ``x̄`` that the ``s``-dilated ``δ`` meets when placed at kernel offset
       ``(a·d_h, e·d_w)``. The correlation is therefore the contraction over
       ``(n, i, j)``, ``Δ_g @ X_col_gᵀ``, in ``weight``'s layout: one product per
-      block, summed over the blocks.
+      block, summed over the blocks (past :data:`TRANSPOSED_DW_WINDOWS`
+      windows as ``(X_col_g @ Δ_gᵀ)ᵀ``, the faster BLAS call).
     * ``∂L/∂x = crop(pad(dilate_s(δ)) ⋆_d rot180(w)ᵀ)``: dilate ``δ`` by the
       stride, pad it with ``d·(k − 1)`` zeros on every side (plus, bottom and
       right, any rows and columns the forward windows never reached), correlate
@@ -566,6 +569,11 @@ def conv2d_backward_vectorized(
       scatter visits, only enumerated by tap instead of by destination; columns
       work the same way. Python loops run over blocks of output rows and over
       the taps only.
+
+    A 1×1 kernel at unit stride without padding has ``X_col[n] = x[n]``: then
+    ``D[n] = W_matᵀ @ Δ[n]`` is ``∂L/∂x[n]`` as it stands (one stacked product,
+    no scatter), and ``∂L/∂W_mat = Σ_n Δ[n] @ x[n]ᵀ`` is summed over blocks of
+    images.
     """
     x, weight, bias, groups, win = _arguments(x, weight, bias, stride, padding, dilation, groups)
     grad_output = check_grad_output(grad_output, _out_shape(x, weight, win), x)

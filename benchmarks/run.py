@@ -420,17 +420,14 @@ def run(args: argparse.Namespace, threads: int) -> int:
     for r in rows:
         if r.peer_error:
             print(f"\nMyGrad cannot run {r.problem} {r.dtype}: {r.peer_error}", end="")
-    if with_peer:
+    if slower:
+        listed = ", ".join(f"{r.problem} {r.dtype} {r.peer_ratio:.2f}" for r in slower)
+        print(f"\nours / MyGrad: NOT faster on {len(slower)} of {len(peer_rows)}: {listed}")
+    elif peer_rows:
+        worst = max(r.peer_ratio or 0.0 for r in peer_rows)
         print(
-            f"\nours / MyGrad: {len(peer_rows)} conv2d and max_pool2d problems, "
-            + (
-                f"ours faster on all (at most {max(r.peer_ratio or 0 for r in peer_rows):.2f})"
-                if peer_rows and not slower
-                else f"ours NOT faster on {len(slower)}: "
-                + ", ".join(f"{r.problem} {r.dtype} {r.peer_ratio:.2f}" for r in slower)
-                if slower
-                else "none run"
-            )
+            f"\nours / MyGrad: faster on all {len(peer_rows)} conv2d and max_pool2d problems "
+            f"(at most {worst:.2f})"
         )
 
     if memory:

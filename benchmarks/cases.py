@@ -242,60 +242,125 @@ def _normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: str) -> Arr
     return rng.standard_normal(shape).astype(dtype)
 
 
-def _conv(shape: tuple[int, ...], dtype: str) -> Problem:
-    n, c_in, h, w, c_out, k, stride, padding, dilation = shape
-    rng = _rng("conv2d", shape, dtype)
-    h_out = output_size(h, k, stride, padding, padding, dilation)
-    w_out = output_size(w, k, stride, padding, padding, dilation)
-    label = f"{n},{c_in},{h},{w} -> {c_out} k{k} s{stride} p{padding}"
-    if dilation != 1:
-        label += f" d{dilation}"
+def _pair_text(value: tuple[int, int]) -> str:
+    return str(value[0]) if value[0] == value[1] else f"{value[0]}x{value[1]}"
+
+
+def conv_problem(
+    n: int,
+    c_in: int,
+    size: tuple[int, int],
+    c_out: int,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    groups: int,
+    dtype: str,
+    prefix: str = "",
+) -> Problem:
+    """A conv2d problem with bias; pairs are ``(height, width)``."""
+    (h, w), (kh, kw) = size, kernel
+    rng = _rng("conv2d", n, c_in, size, c_out, kernel, stride, padding, dilation, groups, dtype)
+    h_out = output_size(h, kh, stride[0], padding[0], padding[0], dilation[0])
+    w_out = output_size(w, kw, stride[1], padding[1], padding[1], dilation[1])
+    label = (
+        f"{prefix}{n},{c_in},{h},{w} -> {c_out} k{_pair_text(kernel)} s{_pair_text(stride)} "
+        f"p{_pair_text(padding)}"
+    )
+    if dilation != (1, 1):
+        label += f" d{_pair_text(dilation)}"
+    if groups != 1:
+        label += f" g{groups}"
+    macs = n * c_out * h_out * w_out * (c_in // groups) * kh * kw
+    options: dict[str, Any] = {
+        "stride": stride[0] if stride[0] == stride[1] else stride,
+        "padding": padding[0] if padding[0] == padding[1] else padding,
+        "dilation": dilation[0] if dilation[0] == dilation[1] else dilation,
+    }
+    if groups != 1:
+        options["groups"] = groups
+    fan_in = c_in // groups * kh * kw
     return Problem(
         "conv2d",
         "conv2d",
         label,
         dtype,
-        n * c_out * h_out * w_out * c_in * k * k,
+        macs,
         {
             "x": _normal(rng, (n, c_in, h, w), dtype),
-            "weight": _normal(rng, (c_out, c_in, k, k), dtype) / math.sqrt(c_in * k * k),
+            "weight": _normal(rng, (c_out, c_in // groups, kh, kw), dtype) / math.sqrt(fan_in),
             "bias": _normal(rng, (c_out,), dtype),
         },
-        {"stride": stride, "padding": padding, "dilation": dilation},
+        options,
         _normal(rng, (n, c_out, h_out, w_out), dtype),
         ("x", "weight", "bias"),
         {
             "shared": ("weight", "bias"),
-            "im2col_bytes": n * h_out * w_out * c_in * k * k * np.dtype(dtype).itemsize,
+            "im2col_bytes": n * h_out * w_out * c_in * kh * kw * np.dtype(dtype).itemsize,
+            "gemm_flops": 3 * 2 * macs,
         },
     )
 
 
-def _pool(family: str, shape: tuple[int, ...], dtype: str) -> Problem:
-    n, c, h, w, k, stride, padding = shape
-    rng = _rng(family, shape, dtype)
-    h_out = output_size(h, k, stride, padding, padding)
-    w_out = output_size(w, k, stride, padding, padding)
+def _conv(shape: tuple[int, ...], dtype: str) -> Problem:
+    n, c_in, h, w, c_out, k, stride, padding, dilation = shape
+    return conv_problem(
+        n, c_in, (h, w), c_out, (k, k), (stride,) * 2, (padding,) * 2, (dilation,) * 2, 1, dtype
+    )
+
+
+def pool_problem(
+    family: str,
+    n: int,
+    c: int,
+    size: tuple[int, int],
+    kernel: int,
+    stride: int,
+    padding: int,
+    dtype: str,
+    dilation: int = 1,
+    ceil_mode: bool = False,
+    prefix: str = "",
+) -> Problem:
+    """A max_pool2d or avg_pool2d problem (square kernel; ``dilation`` for max only)."""
+    h, w = size
+    rng = _rng(family, (n, c, h, w, kernel, stride, padding), dtype, dilation, ceil_mode)
+    h_out = output_size(h, kernel, stride, padding, padding, dilation, ceil_mode)
+    w_out = output_size(w, kernel, stride, padding, padding, dilation, ceil_mode)
+    label = f"{prefix}{n},{c},{h},{w} k{kernel} s{stride} p{padding}"
+    options: dict[str, Any] = {"kernel_size": kernel, "stride": stride, "padding": padding}
+    if dilation != 1:
+        label += f" d{dilation}"
+        options["dilation"] = dilation
+    if ceil_mode:
+        label += " ceil"
+        options["ceil_mode"] = True
     return Problem(
         family,
         family,
-        f"{n},{c},{h},{w} k{k} s{stride} p{padding}",
+        label,
         dtype,
-        n * c * h_out * w_out * k * k,
+        n * c * h_out * w_out * kernel * kernel,
         {"x": _normal(rng, (n, c, h, w), dtype)},
-        {"kernel_size": k, "stride": stride, "padding": padding},
+        options,
         _normal(rng, (n, c, h_out, w_out), dtype),
         ("x",),
     )
 
 
-def _linear(shape: tuple[int, int, int], dtype: str) -> Problem:
-    n, fan_in, fan_out = shape
-    rng = _rng("linear", shape, dtype)
+def _pool(family: str, shape: tuple[int, ...], dtype: str) -> Problem:
+    n, c, h, w, k, stride, padding = shape
+    return pool_problem(family, n, c, (h, w), k, stride, padding, dtype)
+
+
+def linear_problem(n: int, fan_in: int, fan_out: int, dtype: str, prefix: str = "") -> Problem:
+    """A linear problem with bias."""
+    rng = _rng("linear", (n, fan_in, fan_out), dtype)
     return Problem(
         "linear",
         "linear",
-        f"{n},{fan_in} -> {fan_out}",
+        f"{prefix}{n},{fan_in} -> {fan_out}",
         dtype,
         n * fan_in * fan_out,
         {
@@ -306,18 +371,26 @@ def _linear(shape: tuple[int, int, int], dtype: str) -> Problem:
         {},
         _normal(rng, (n, fan_out), dtype),
         ("x", "weight", "bias"),
-        {"shared": ("weight", "bias")},
+        {"shared": ("weight", "bias"), "gemm_flops": 3 * 2 * n * fan_in * fan_out},
     )
 
 
-def _activation(function: str, dtype: str) -> Problem:
-    rng = _rng(function, dtype)
-    shape = ELEMENTWISE_SHAPE
+def _linear(shape: tuple[int, int, int], dtype: str) -> Problem:
+    return linear_problem(*shape, dtype)
+
+
+def activation_problem(
+    function: str,
+    dtype: str,
+    shape: tuple[int, int] = ELEMENTWISE_SHAPE,
+    prefix: str = "",
+) -> Problem:
+    rng = _rng(function, dtype) if shape == ELEMENTWISE_SHAPE else _rng(function, dtype, shape)
     options = {"axis": -1} if function in ("softmax", "log_softmax") else {}
     return Problem(
         "activations",
         function,
-        f"{shape[0]},{shape[1]}",
+        f"{prefix}{shape[0]},{shape[1]}",
         dtype,
         shape[0] * shape[1],
         {"x": 3 * _normal(rng, shape, dtype)},
@@ -327,9 +400,13 @@ def _activation(function: str, dtype: str) -> Problem:
     )
 
 
-def _loss(function: str, dtype: str) -> Problem:
-    rng = _rng(function, dtype)
-    shape = ELEMENTWISE_SHAPE
+def loss_problem(
+    function: str,
+    dtype: str,
+    shape: tuple[int, int] = ELEMENTWISE_SHAPE,
+    prefix: str = "",
+) -> Problem:
+    rng = _rng(function, dtype) if shape == ELEMENTWISE_SHAPE else _rng(function, dtype, shape)
     target: Array
     if function == "binary_cross_entropy":
         x = rng.uniform(0.001, 0.999, shape).astype(dtype)
@@ -353,7 +430,7 @@ def _loss(function: str, dtype: str) -> Problem:
     return Problem(
         "losses",
         function,
-        f"{shape[0]},{shape[1]}",
+        f"{prefix}{shape[0]},{shape[1]}",
         dtype,
         shape[0] * shape[1],
         {"input": x, "target": target},
@@ -634,10 +711,10 @@ def builders(family: str, dtype: str) -> Iterator[Callable[[], Problem]]:
             yield partial(_linear, linear_shape, dtype)
     elif family == "activations":
         for name in ACTIVATIONS:
-            yield partial(_activation, name, dtype)
+            yield partial(activation_problem, name, dtype)
     elif family == "losses":
         for name in LOSSES:
-            yield partial(_loss, name, dtype)
+            yield partial(loss_problem, name, dtype)
     elif family == "recurrent":
         for name in RECURRENT:
             yield partial(_recurrent, name, dtype)

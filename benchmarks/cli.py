@@ -92,11 +92,42 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         ),
     )
     parser.add_argument(
-        "--check", action="store_true", help="exit with status 1 if a family misses its target"
+        "--clock",
+        choices=("cpu", "wall"),
+        help=(
+            "time with the process's CPU time or the wall clock (default: cpu at one thread, "
+            "where the machine's other work then adds nothing; wall with several threads, "
+            "whose CPU times add up)"
+        ),
+    )
+    parser.add_argument(
+        "--random",
+        type=int,
+        default=0,
+        metavar="N",
+        help=(
+            "also time N problems drawn at random (shapes, kernels, strides, dilation, groups; "
+            "see benchmarks/random_problems.py), each in every selected dtype"
+        ),
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the --random problems (default 0)"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help=(
+            "exit with status 1 if a family misses its target on the fixed or the random "
+            "problems, conv2d its memory bound, or ours is not faster than MyGrad"
+        ),
     )
     args = parser.parse_args(argv)
     if min(args.threads) < 1:
         parser.error("--threads must be at least 1")
+    if args.random < 0:
+        parser.error("--random must be at least 0")
+    if args.clock == "cpu" and max(args.threads) > 1:
+        parser.error("--clock cpu needs --threads 1 (CPU times of several threads add up)")
     if not args.quick and args.reps < 7:
         parser.error("--reps must be at least 7 (use --quick for a fast look)")
     return args
@@ -112,6 +143,9 @@ def _child_env(threads: int) -> dict[str, str]:
 def _forward_args(args: argparse.Namespace, threads: int, json_path: Path | None) -> list[str]:
     argv = ["--threads", str(threads), "--reps", str(args.reps), "--loop-budget"]
     argv.append(str(args.loop_budget))
+    argv += ["--random", str(args.random), "--seed", str(args.seed)]
+    if args.clock:
+        argv += ["--clock", args.clock]
     for family in args.family or []:
         argv += ["--family", family]
     for dtype in args.dtype or []:
@@ -145,25 +179,27 @@ def _compare_thread_counts(args: argparse.Namespace) -> int:
                 results[threads] = json.loads(path.read_text())
     print("\n=== geometric mean ours/torch by thread count ===")
     counts = sorted(results)
-    header = f"{'family':<12} {'dtype':<8} " + " ".join(f"{f'{t} thr':>8}" for t in counts)
+    header = f"{'family':<12} {'dtype':<8} {'list':<7} " + " ".join(
+        f"{f'{t} thr':>8}" for t in counts
+    )
     print(header)
     print("-" * len(header))
-    keys: list[tuple[str, str]] = []
+    keys: list[tuple[str, str, str]] = []
     for threads in counts:
         for row in results[threads]["summary"]:
-            key = (row["family"], row["dtype"])
+            key = (row["family"], row["dtype"], row["source"])
             if key not in keys:
                 keys.append(key)
-    for family, dtype in keys:
+    for family, dtype, source in keys:
         cells = []
         for threads in counts:
             match = [
                 r
                 for r in results[threads]["summary"]
-                if r["family"] == family and r["dtype"] == dtype
+                if (r["family"], r["dtype"], r["source"]) == (family, dtype, source)
             ]
             cells.append(f"{match[0]['geomean']:>8.2f}" if match else f"{'-':>8}")
-        print(f"{family:<12} {dtype:<8} " + " ".join(cells))
+        print(f"{family:<12} {dtype:<8} {source:<7} " + " ".join(cells))
     if args.json is not None:
         merged = {"by_threads": {str(t): results[t] for t in counts}}
         args.json.write_text(json.dumps(merged, indent=2))

@@ -1,4 +1,4 @@
-"""The measurements: interleaved timings, loop timings, conv2d memory, the report.
+"""The measurements: interleaved timings, the machine's GEMM limit, the NumPy peer, the report.
 
 Imported by :mod:`benchmarks.cli` only after the BLAS thread variables are set.
 """
@@ -16,6 +16,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -23,8 +24,11 @@ import torch
 
 import reference_impl.loops
 import reference_impl.vectorized
+from benchmarks import peer
 from benchmarks.cases import TARGETS, Problem, builders, functions
 from benchmarks.cli import FAMILIES
+from benchmarks.limits import GEMM_SIZE, describe, gemm_rates, kernel_sets
+from benchmarks.random_problems import random_problems
 
 DTYPES = ("float32", "float64")
 QUICK_REPS = 3
@@ -38,17 +42,32 @@ class Row:
     function: str
     shape: str
     dtype: str
+    source: str  # "fixed" or "random"
     ours_ms: float
     torch_ms: float
     ratio: float
     ours_runs_ms: list[float]
     torch_runs_ms: list[float]
+    #: time over the GEMM-bound time (conv2d and linear): ours at NumPy's rate, torch at torch's
+    ours_gemm: float | None = None
+    torch_gemm: float | None = None
+    #: MyGrad's forward + backward (conv2d, max_pool2d), and ours / MyGrad
+    peer_ms: float | None = None
+    peer_ratio: float | None = None
+    peer_runs_ms: list[float] | None = None
+    peer_error: str | None = None
+
+    @property
+    def problem(self) -> str:
+        """The problem as printed: the function name first where a family has several."""
+        return self.shape if self.function == self.family else f"{self.function} {self.shape}"
 
 
 @dataclass
 class Summary:
     family: str
     dtype: str
+    source: str
     geomean: float
     target: float
     passed: bool
@@ -97,12 +116,17 @@ def _available(family: str) -> bool:
     )
 
 
+#: the clock of the timings: "cpu" (this process's CPU time) or "wall"; set by ``run``
+CLOCK: dict[str, Any] = {"name": "wall", "read": time.perf_counter}
+
+
 def _time_once(step: Callable[[], None], number: int = 1) -> float:
-    """Seconds per call of ``step``, averaged over ``number`` back-to-back calls."""
-    start = time.perf_counter()
+    """Seconds per call of ``step`` on ``CLOCK``, averaged over ``number`` back-to-back calls."""
+    read: Callable[[], float] = CLOCK["read"]
+    start = read()
     for _ in range(number):
         step()
-    return (time.perf_counter() - start) / number
+    return (read() - start) / number
 
 
 def _calls_per_rep(seconds: float) -> int:
@@ -110,46 +134,65 @@ def _calls_per_rep(seconds: float) -> int:
     return max(1, math.ceil(MIN_REP_SECONDS / max(seconds, 1e-9)))
 
 
-def _interleaved(
-    ours: Callable[[], None], theirs: Callable[[], None], reps: int
-) -> tuple[list[float], list[float]]:
-    """Warm both up, then alternate ours, torch, ours, torch... ``reps`` times each.
+def _interleaved(steps: list[Callable[[], None]], reps: int) -> list[list[float]]:
+    """Warm every step up, then alternate them (ours, torch, peer, ours...) ``reps`` times each.
 
     A repetition of a fast problem runs it several times back to back, so that
     the scheduler's time slices (other processes, a busy machine) average out.
     """
-    ours()
-    theirs()
-    n_ours = _calls_per_rep(_time_once(ours))
-    n_theirs = _calls_per_rep(_time_once(theirs))
-    ours_s: list[float] = []
-    torch_s: list[float] = []
+    for step in steps:
+        step()
+    numbers = [_calls_per_rep(_time_once(step)) for step in steps]
+    runs: list[list[float]] = [[] for _ in steps]
     gc.collect()
     gc.disable()
     try:
         for _ in range(reps):
-            ours_s.append(_time_once(ours, n_ours))
-            torch_s.append(_time_once(theirs, n_theirs))
+            for step, number, times in zip(steps, numbers, runs, strict=True):
+                times.append(_time_once(step, number))
     finally:
         gc.enable()
-    return ours_s, torch_s
+    return runs
 
 
-def _time_problem(problem: Problem, reps: int) -> Row:
-    ours, theirs = _interleaved(problem.ours(reference_impl.vectorized), problem.torch(), reps)
-    ours_ms = 1e3 * statistics.median(ours)
-    torch_ms = 1e3 * statistics.median(theirs)
-    return Row(
+def _time_problem(
+    problem: Problem, reps: int, source: str, rates: dict[str, dict[str, float]], with_peer: bool
+) -> Row:
+    steps = [problem.ours(reference_impl.vectorized), problem.torch()]
+    peer_step = peer.step(problem) if with_peer else None
+    peer_error = None
+    if peer_step is not None:
+        try:
+            peer_step()
+        except Exception as error:  # MyGrad rejects a few valid geometries
+            peer_step, peer_error = None, f"{type(error).__name__}: {str(error).splitlines()[0]}"
+        else:
+            steps.append(peer_step)
+    runs = _interleaved(steps, reps)
+    ours_ms, torch_ms = (1e3 * statistics.median(r) for r in runs[:2])
+    row = Row(
         problem.family,
         problem.function,
         problem.label,
         problem.dtype,
+        source,
         ours_ms,
         torch_ms,
         ours_ms / torch_ms,
-        [1e3 * t for t in ours],
-        [1e3 * t for t in theirs],
+        [1e3 * t for t in runs[0]],
+        [1e3 * t for t in runs[1]],
     )
+    flops = problem.extra.get("gemm_flops")
+    if flops:
+        rate = rates[problem.dtype]
+        row.ours_gemm = ours_ms / (1e3 * flops / (rate["numpy"] * 1e9))
+        row.torch_gemm = torch_ms / (1e3 * flops / (rate["torch"] * 1e9))
+    row.peer_error = peer_error
+    if peer_step is not None:
+        row.peer_runs_ms = [1e3 * t for t in runs[2]]
+        row.peer_ms = statistics.median(row.peer_runs_ms)
+        row.peer_ratio = ours_ms / row.peer_ms
+    return row
 
 
 def _time_loop(problem: Problem, budget: float) -> LoopTiming:
@@ -214,16 +257,21 @@ def _geomean(values: list[float]) -> float:
 
 def _print_row_header() -> None:
     print(
-        f"{'family':<13} {'function':<33} {'shape':<30} {'dtype':<8} "
-        f"{'ours ms':>9} {'torch ms':>9} {'ratio':>6}"
+        f"{'family':<16} {'problem':<46} {'dtype':<8} {'ours ms':>9} {'torch ms':>9} "
+        f"{'ratio':>6} {'ours÷G':>7} {'torch÷G':>7} {'MyGrad ms':>10} {'÷MyGrad':>7}"
     )
-    print("-" * 114)
+    print("-" * 135)
+
+
+def _cell(value: float | None, width: int, digits: int = 2) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
 
 
 def _print_row(row: Row) -> None:
     print(
-        f"{row.family:<13} {row.function:<33} {row.shape:<30} {row.dtype:<8} "
-        f"{row.ours_ms:>9.2f} {row.torch_ms:>9.2f} {row.ratio:>6.2f}",
+        f"{row.family:<16} {row.problem:<46} {row.dtype:<8} {row.ours_ms:>9.2f} "
+        f"{row.torch_ms:>9.2f} {row.ratio:>6.2f} {_cell(row.ours_gemm, 7)} "
+        f"{_cell(row.torch_gemm, 7)} {_cell(row.peer_ms, 10)} {_cell(row.peer_ratio, 7)}",
         flush=True,
     )
 
@@ -245,15 +293,68 @@ def _machine(threads: int) -> dict[str, Any]:
     }
 
 
+def _problems(
+    args: argparse.Namespace, families: list[str], dtypes: list[str]
+) -> list[tuple[str, Callable[[], Problem]]]:
+    """``(source, builder)`` of every problem to time: the fixed list, then the random one."""
+    listed: list[tuple[str, Callable[[], Problem]]] = []
+    for family in families:
+        for dtype in dtypes:
+            listed.extend(("fixed", build) for build in builders(family, dtype))
+    for drawn in random_problems(args.random, args.seed):
+        if drawn.family in families:
+            for dtype in dtypes:
+                listed.append(("random", partial(drawn.build, dtype)))
+    return listed
+
+
+def _summaries(rows: list[Row], families: list[str], dtypes: list[str]) -> list[Summary]:
+    summaries: list[Summary] = []
+    for source in ("fixed", "random"):
+        for family in families:
+            for dtype in dtypes:
+                ratios = [
+                    r.ratio
+                    for r in rows
+                    if r.family == family and r.dtype == dtype and r.source == source
+                ]
+                if ratios:
+                    g = _geomean(ratios)
+                    target = TARGETS[family]
+                    summaries.append(
+                        Summary(family, dtype, source, g, target, g <= target, len(ratios))
+                    )
+    return summaries
+
+
+def _print_limits(rates: dict[str, dict[str, float]], kernels: dict[str, Any]) -> None:
+    print(
+        f"GEMM rate, {GEMM_SIZE}x{GEMM_SIZE}x{GEMM_SIZE}, same threads (GFLOP/s): "
+        + "; ".join(
+            f"{dtype} NumPy {r['numpy']:.0f}, torch {r['torch']:.0f}" for dtype, r in rates.items()
+        )
+    )
+    for line in describe(kernels):
+        print(line)
+
+
 def run(args: argparse.Namespace, threads: int) -> int:
     torch.set_num_threads(threads)
     reps = QUICK_REPS if args.quick else args.reps
+    clock = args.clock or ("cpu" if threads == 1 else "wall")
+    CLOCK.update(name=clock, read=time.process_time if clock == "cpu" else time.perf_counter)
     families = args.family or list(FAMILIES)
     dtypes = args.dtype or list(DTYPES)
     machine = _machine(threads)
+    with_peer = peer.available()
     print(
         f"ours = reference_impl.vectorized forward + backward; torch = forward + autograd.grad; "
-        f"{threads} thread(s) (torch and BLAS), median of {reps} interleaved runs after warm-up"
+        f"{threads} thread(s) (torch and BLAS), median of {reps} interleaved runs after warm-up, "
+        + (
+            "process CPU time (what a shared machine's other work does not add)"
+            if clock == "cpu"
+            else "wall-clock time"
+        )
     )
     if "optimizers" in families:
         print(
@@ -262,51 +363,77 @@ def run(args: argparse.Namespace, threads: int) -> int:
         )
     print(
         f"{machine['processor']}, {machine['cpu_count']} cores, Python {machine['python']}, "
-        f"NumPy {machine['numpy']}, torch {machine['torch']}\n"
+        f"NumPy {machine['numpy']}, torch {machine['torch']}"
+    )
+    rates = gemm_rates(dtypes, max(reps, 7), CLOCK["read"])
+    kernels = kernel_sets()
+    _print_limits(rates, kernels)
+    if with_peer:
+        print(
+            f"peer: MyGrad {peer.version()} (conv_nd, max_pool), forward + backward on the same "
+            "problems; ÷MyGrad = ours / MyGrad, which must stay below 1"
+        )
+    else:
+        print(
+            "peer: MyGrad is not installed (pip install 'reference-impl[bench]'), "
+            "so there is no NumPy peer in this run"
+        )
+    if args.random:
+        print(f"random problems: {args.random} drawn with seed {args.seed}")
+    print(
+        "÷G = time over the GEMM-bound time (3 products at the GEMM rate above: NumPy's for "
+        "ours, torch's for torch)\n"
     )
 
     rows: list[Row] = []
-    missing: list[str] = []
+    missing = [family for family in families if not _available(family)]
     loops: list[LoopTiming] = []
     memory: list[ConvMemory] = []
     _print_row_header()
-    for family in families:
-        if not _available(family):
-            missing.append(family)
-            print(f"{family:<13} not available (reference_impl.vectorized has no {family})")
-            continue
-        for dtype in dtypes:
-            for build in builders(family, dtype):
-                problem = build()
-                row = _time_problem(problem, reps)
-                rows.append(row)
-                _print_row(row)
-                if family == "conv2d":
-                    memory.append(_conv_memory(problem))
-                del problem
+    for family in missing:
+        print(f"{family:<16} not available (reference_impl.vectorized has no {family})")
+    present = [family for family in families if family not in missing]
+    for source, build in _problems(args, present, dtypes):
+        problem = build()
+        row = _time_problem(problem, reps, source, rates, with_peer)
+        rows.append(row)
+        _print_row(row)
+        if problem.family == "conv2d" and source == "fixed":
+            memory.append(_conv_memory(problem))
+        del problem
 
-    summaries: list[Summary] = []
-    for family in families:
-        for dtype in dtypes:
-            ratios = [r.ratio for r in rows if r.family == family and r.dtype == dtype]
-            if ratios:
-                g = _geomean(ratios)
-                summaries.append(
-                    Summary(family, dtype, g, TARGETS[family], g <= TARGETS[family], len(ratios))
-                )
-    print("\ngeometric mean of ours / torch per family and dtype")
-    print(f"{'family':<13} {'dtype':<8} {'problems':>8} {'geomean':>8} {'target':>7}  result")
-    print("-" * 56)
+    summaries = _summaries(rows, present, dtypes)
+    print("\ngeometric mean of ours / torch per family, dtype and problem list")
+    print(
+        f"{'family':<16} {'dtype':<8} {'list':<7} {'problems':>8} {'geomean':>8} {'target':>7}  "
+        "result"
+    )
+    print("-" * 67)
     for s in summaries:
         verdict = "PASS" if s.passed else "FAIL"
         print(
-            f"{s.family:<13} {s.dtype:<8} {s.problems:>8} {s.geomean:>8.2f} "
+            f"{s.family:<16} {s.dtype:<8} {s.source:<7} {s.problems:>8} {s.geomean:>8.2f} "
             f"{'≤ ' + format(s.target, '.1f'):>7}  {verdict}"
         )
     for family in missing:
         print(
-            f"{family:<13} {'':<8} {'':>8} {'-':>8} {'≤ ' + format(TARGETS[family], '.1f'):>7}  "
-            "not available"
+            f"{family:<16} {'':<8} {'':<7} {'':>8} {'-':>8} "
+            f"{'≤ ' + format(TARGETS[family], '.1f'):>7}  not available"
+        )
+
+    peer_rows = [r for r in rows if r.peer_ratio is not None]
+    slower = [r for r in peer_rows if r.peer_ratio is not None and r.peer_ratio >= 1]
+    for r in rows:
+        if r.peer_error:
+            print(f"\nMyGrad cannot run {r.problem} {r.dtype}: {r.peer_error}", end="")
+    if slower:
+        listed = ", ".join(f"{r.problem} {r.dtype} {r.peer_ratio:.2f}" for r in slower)
+        print(f"\nours / MyGrad: NOT faster on {len(slower)} of {len(peer_rows)}: {listed}")
+    elif peer_rows:
+        worst = max(r.peer_ratio or 0.0 for r in peer_rows)
+        print(
+            f"\nours / MyGrad: faster on all {len(peer_rows)} conv2d and max_pool2d problems "
+            f"(at most {worst:.2f})"
         )
 
     if memory:
@@ -329,11 +456,9 @@ def run(args: argparse.Namespace, threads: int) -> int:
         print(
             "\nreference_impl.loops, one forward + backward on the smallest problem of each family"
         )
-        print(f"{'family':<13} {'function':<33} {'shape':<30} {'dtype':<8} {'seconds':>10}")
-        print("-" * 98)
-        for family in families:
-            if family in missing:
-                continue
+        print(f"{'family':<16} {'function':<33} {'shape':<30} {'dtype':<8} {'seconds':>10}")
+        print("-" * 101)
+        for family in present:
             for dtype in dtypes[:1]:
                 problems = [build() for build in builders(family, dtype)]
                 smallest = min(p.cost for p in problems)
@@ -346,7 +471,7 @@ def run(args: argparse.Namespace, threads: int) -> int:
                         f"  est. from {t.examples_run} of {t.batch} examples" if t.estimated else ""
                     )
                     print(
-                        f"{t.family:<13} {t.function:<33} {t.shape:<30} {t.dtype:<8} "
+                        f"{t.family:<16} {t.function:<33} {t.shape:<30} {t.dtype:<8} "
                         f"{t.seconds:>10.2f}{note}",
                         flush=True,
                     )
@@ -356,6 +481,12 @@ def run(args: argparse.Namespace, threads: int) -> int:
         document = {
             "machine": machine,
             "reps": reps,
+            "clock": clock,
+            "gemm_rates_gflops": rates,
+            "gemm_size": GEMM_SIZE,
+            "kernels": kernels,
+            "peer": peer.version() if with_peer else None,
+            "random": {"count": args.random, "seed": args.seed},
             "rows": [asdict(r) for r in rows],
             "summary": [asdict(s) for s in summaries],
             "not_available": missing,
@@ -367,5 +498,7 @@ def run(args: argparse.Namespace, threads: int) -> int:
         args.json.write_text(json.dumps(document, indent=2))
         print(f"\nwrote {args.json}")
 
-    failed = any(not s.passed for s in summaries) or any(m.ratio > 2 for m in memory)
+    failed = (
+        any(not s.passed for s in summaries) or any(m.ratio > 2 for m in memory) or bool(slower)
+    )
     return 1 if args.check and failed else 0

@@ -154,3 +154,35 @@ def test_silu_golden_values(namespace: ModuleType) -> None:
     assert namespace.silu(np.array([1.0, 0.0])).tolist() == pytest.approx([s, 0.0], rel=1e-15)
     grad = namespace.silu_backward(np.ones(2), np.array([0.0, 1.0]))
     assert grad.tolist() == pytest.approx([0.5, s * (1 + (1 - s))], rel=1e-15)
+
+
+@pytest.mark.parametrize("name", ALONG_AXIS)
+@pytest.mark.parametrize("axis", [0, 1, 2, -1])
+def test_softmax_family_vectorized_slabs_match_torch(
+    monkeypatch: pytest.MonkeyPatch, name: str, axis: int
+) -> None:
+    """Slab by slab, with the shift applied in some slabs only, every lane as torch computes it.
+
+    Slabs a few lanes wide force every cut of the array (an index range that
+    splits a lane, or a lane dot product taken across slabs, would be off), and
+    extreme logits in one slab only mix the unshifted and the max-shifted
+    exponential in one call (a shift applied to one slab's values but not the
+    sum it is divided by would be off by e^shift).
+    """
+    import torch
+
+    from reference_impl import activations
+
+    monkeypatch.setattr(activations, "_SLAB_BYTES", 64)
+    rng = np.random.default_rng(0)
+    x = 3 * rng.standard_normal((5, 6, 7))
+    x[1, 2, 3], x[3, 0, 5] = 800.0, -900.0  # shift needed in their slabs only
+    g = rng.standard_normal(x.shape)
+    forward = getattr(torch.nn.functional, name)
+    tx = torch.from_numpy(x).requires_grad_(True)
+    out = forward(tx, dim=axis)
+    (grad,) = torch.autograd.grad(out, [tx], torch.from_numpy(g))
+    ours = getattr(activations, f"{name}_vectorized")(x, axis)
+    ours_grad = getattr(activations, f"{name}_backward_vectorized")(g, x, axis)
+    np.testing.assert_allclose(ours, out.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ours_grad, grad.numpy(), rtol=1e-12, atol=1e-12)

@@ -265,3 +265,59 @@ def test_seed_004_top_left_padding(
         )
         np.testing.assert_allclose(same, expected.numpy(), rtol=1e-12, atol=1e-12)
         assert not np.array_equal(same, z)
+
+
+# ------------------------------------------------------------------ blocks and layouts
+
+_GEOMETRIES = [
+    # N, C_in, (H, W), C_out, (kh, kw), stride, padding, dilation, groups
+    (2, 3, (9, 7), 4, (3, 2), (1, 1), (1, 0, 2, 1), (1, 1), 1),
+    (3, 4, (8, 9), 6, (3, 3), (2, 1), 1, (1, 2), 2),
+    (2, 4, (7, 7), 8, (3, 3), (1, 2), (1, 1), (2, 1), 4),
+    (3, 5, (6, 5), 5, (2, 2), (1, 1), 0, (1, 1), 5),
+    (2, 4, (5, 6), 6, (1, 1), (1, 1), 0, (1, 1), 2),
+    (2, 3, (6, 6), 2, (1, 1), (2, 2), 1, (1, 1), 1),
+]
+
+
+@pytest.mark.parametrize("transposed_dw", [False, True])
+@pytest.mark.parametrize("layout", ["image", "batch"])
+@pytest.mark.parametrize("geometry", _GEOMETRIES)
+def test_conv2d_vectorized_blocks_and_layouts_match_torch(
+    monkeypatch: pytest.MonkeyPatch, layout: str, geometry: tuple[Any, ...], transposed_dw: bool
+) -> None:
+    """Every layout and weight-gradient product, one output row per block, groups, 1×1 kernels.
+
+    The property tests draw patch matrices far below one block; here each block
+    holds one output row, so a window dropped, repeated or misplaced at a block
+    edge, a group's rows taken from the wrong block of the patch matrix, or a
+    layout that the forward and the two gradients read differently would show
+    as a wrong entry (the 1×1 geometries take the product without patches).
+    """
+    from reference_impl import conv
+
+    n, c_in, size, c_out, kernel, stride, padding, dilation, groups = geometry
+    monkeypatch.setattr(conv, "BLOCK_BYTES", 1)
+    monkeypatch.setattr(conv, "SPLIT_BYTES", 0)
+    monkeypatch.setattr(conv._Layout, "choose", lambda self, costs: layout)
+    monkeypatch.setattr(conv, "TRANSPOSED_DW_WINDOWS", 0 if transposed_dw else 10**9)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, c_in, *size))
+    weight = rng.standard_normal((c_out, c_in // groups, *kernel))
+    bias = rng.standard_normal(c_out)
+    params: dict[str, Any] = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": groups,
+    }
+    tx, tw, tb = _tensor(x), _tensor(weight), _tensor(bias)
+    out = _torch_conv2d(tx, tw, tb, **params)
+    g = rng.standard_normal(tuple(out.shape))
+    expected = torch.autograd.grad(out, [tx, tw, tb], torch.from_numpy(g))
+    z = conv.conv2d_vectorized(x, weight, bias, **params)
+    grads = conv.conv2d_backward_vectorized(g, x, weight, bias, **params)
+    np.testing.assert_allclose(z, out.detach().numpy(), rtol=1e-12, atol=1e-12)
+    for ours, theirs in zip(grads, expected, strict=True):
+        assert ours is not None
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-12, atol=1e-12)

@@ -75,6 +75,8 @@ docstrings for how.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from reference_impl import window as wnd
@@ -288,33 +290,174 @@ def conv2d_backward_loop(
 # --------------------------------------------------------------------------- #
 
 
-def _im2col(x: FloatArray, win: wnd.Window) -> FloatArray:
-    """The patch tensor ``X_col`` of shape ``(N, C_in·kh·kw, H_out·W_out)``, built with one copy.
+#: Bytes of the patch-matrix block that one pass of the vectorized functions
+#: builds and multiplies: about half of a core's L2 cache, so that the copy, the
+#: products and the scatter of a block find it in cache. On the shared benchmark
+#: machine, GEMMs on whole-batch patch matrices of tens of MB ran at 0.8 of their
+#: in-cache rate when it was quiet and at a third when it was busy.
+BLOCK_BYTES = 2**21
 
-    Entry ``[n, (c, a, e), (i, j)]`` is ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``: the
-    window view of ``x̄`` (no data moved) with its tap axes moved before the
-    output axes, made contiguous. For a 1×1 kernel with stride 1 and no padding
-    the view already is contiguous and nothing is copied.
+#: A patch matrix larger than this is split into at least two blocks.
+SPLIT_BYTES = 2**20
+
+#: What NumPy's per-run overhead costs, in elements: a strided copy or addition
+#: of ``m`` elements in runs of ``r`` costs about ``m·(1 + RUN_COST/r)`` (a copy
+#: pays about 24 elements per run, an addition about 70, on the benchmark machine).
+RUN_COST = 32
+
+#: What a transposed copy costs per element, in elements of a contiguous copy.
+TRANSPOSE_COST = 2
+
+#: ``X_col_g Δ_gᵀ = (Δ_g X_col_gᵀ)ᵀ`` is the faster BLAS call for the weight
+#: gradient (up to twice as fast for few output channels), but its result must
+#: then be transposed; from this many windows on, the product dominates.
+TRANSPOSED_DW_WINDOWS = 256
+
+
+def _matmul(a: FloatArray, b: FloatArray, out: FloatArray | None = None) -> FloatArray:
+    """``a @ b`` (stacked); a contraction of length 1 is an outer product, done as a broadcast.
+
+    NumPy hands a contraction of length 1 to its own slow loop instead of BLAS.
     """
-    view = wnd.windows(wnd.pad(x, win), win).transpose(0, 1, 4, 5, 2, 3)
-    cols: FloatArray = np.ascontiguousarray(view)
-    return cols.reshape(x.shape[0], -1, win.h.out * win.w.out)
+    if a.shape[-1] == 1:
+        return np.multiply(a, b, out=out)
+    return np.matmul(a, b, out=out)
 
 
-def _blocks(array: FloatArray, groups: int, axis: int) -> list[FloatArray]:
-    """Split ``array`` along ``axis`` into ``groups`` equal consecutive blocks (views)."""
-    size = array.shape[axis] // groups
-    index: list[slice] = [slice(None)] * array.ndim
-    blocks = []
-    for g in range(groups):
-        index[axis] = slice(g * size, (g + 1) * size)
-        blocks.append(array[tuple(index)])
-    return blocks
+def _pointwise(weight: FloatArray, win: wnd.Window) -> bool:
+    """A 1×1 kernel at unit stride without padding: the patch matrix of image ``n`` is ``x[n]``."""
+    axes = (win.h, win.w)
+    return all(a.kernel == 1 and a.stride == 1 and a.before == a.after == 0 for a in axes)
 
 
-def _join(blocks: list[FloatArray], axis: int) -> FloatArray:
-    """Concatenate per-group results along ``axis`` (no copy for a single group)."""
-    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=axis)
+def _image_blocks(n: int, image_bytes: int) -> list[tuple[int, int]]:
+    """Consecutive ranges of images holding about :data:`BLOCK_BYTES` each (at least one image)."""
+    count = max(1, min(n, -(-n * image_bytes // BLOCK_BYTES)))
+    size = -(-n // count)
+    return [(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+#: How each layout (see :class:`_Layout`) stores an ``(N, C, H, W)`` array:
+#: its axes in memory order.
+_STORAGE = {"image": (0, 1, 2, 3), "batch": (1, 2, 3, 0)}
+#: How each layout stores a block of the patch matrix: the axes, in memory
+#: order, of the grouped window view ``(n, g, c, i, j, a, e)`` that is
+#: ``x̄[n, g·C_g + c, i·s_h + a·d_h, j·s_w + e·d_w]``.
+_PATCHES = {
+    "image": (1, 2, 5, 6, 0, 3, 4),  # (g, c, a, e | n, i, j): rows (c, a, e) per group
+    "batch": (1, 2, 5, 6, 3, 4, 0),  # (g, c, a, e | i, j, n)
+}
+
+
+class _Layout:
+    """How the vectorized functions store ``x̄`` and the patch matrix, and in what blocks.
+
+    The patch matrix of a block of output rows ``i0 ≤ i < i1`` has one row per
+    kernel entry ``(c, a, e)`` of a group (channel-major, so each group's rows
+    are one consecutive block) and one column per window ``(n, i, j)``. NumPy
+    copies and adds strided arrays in runs along their last contiguous axis
+    and pays a fixed cost per run, so the column order is chosen to make the
+    copies of the patch matrix (twice) and its scatter (once) run long:
+
+    * ``"image"``, columns ``(n, i, j)``: ``x̄`` is ``(N, C, H_p, W_p)`` as
+      :func:`reference_impl.window.pad` makes it; runs of ``W_out``;
+    * ``"batch"``, columns ``(i, j, n)``: ``x̄`` is stored ``(C, H_p, W_p, N)``;
+      runs of ``W_out·N`` at unit stride along the width, else ``N``. This
+      needs transposed copies of ``x``, of the output, of ``δ`` and of
+      ``∂L/∂x``, each a fraction of the patch matrix.
+
+    :data:`RUN_COST` and :data:`TRANSPOSE_COST` weigh one against the other.
+    Every array keeps the ``(N, C, H, W)`` axis order as a view, so the
+    window view, the scatter and the crop work unchanged on both.
+    """
+
+    def __init__(self, x: FloatArray, weight: FloatArray, groups: int, win: wnd.Window) -> None:
+        n, c_in = x.shape[:2]
+        c_out, c_g, kh, kw = weight.shape
+        w_out = win.w.out
+        self.n, self.c_in, self.groups, self.c_g, self.win = n, c_in, groups, c_g, win
+        patches = c_in * kh * kw * n * win.h.out * w_out
+        moved = TRANSPOSE_COST * 2 * (x.size + n * c_out * win.h.out * w_out)
+        batch_run = n * w_out if win.w.stride == 1 else n
+        costs = {
+            "image": float(patches * (3 + 3 * RUN_COST / w_out)),
+            "batch": float(patches * (3 + 3 * RUN_COST / batch_run) + moved),
+        }
+        self.order = self.choose(costs)
+        row_bytes = c_in * kh * kw * n * w_out * x.itemsize
+        total = win.h.out * row_bytes
+        # blocks of at most BLOCK_BYTES, and at least two past SPLIT_BYTES (so that a
+        # block, x̄ and ∂L/∂x̄ together stay within two patch matrices), of equal rows
+        count = max(-(-total // BLOCK_BYTES), 2 if total > SPLIT_BYTES else 1)
+        rows = -(-win.h.out // min(count, win.h.out))
+        self.blocks = [(i, min(i + rows, win.h.out)) for i in range(0, win.h.out, rows)]
+        self.block_columns = rows * w_out * n
+
+    def choose(self, costs: dict[str, float]) -> str:
+        """The cheapest layout."""
+        return min(costs, key=lambda k: costs[k])
+
+    def buffer(self, dtype: np.dtype[Any], zeros: bool, padded: bool = True) -> FloatArray:
+        """A ``(N, C, H_p, W_p)`` (or unpadded ``(N, C, H, W)``) array in this layout, as a view."""
+        axis_h, axis_w = self.win.h, self.win.w
+        h, w = (axis_h.padded, axis_w.padded) if padded else (axis_h.size, axis_w.size)
+        shape = (self.n, self.c_in, h, w)
+        axes = _STORAGE[self.order]
+        stored = tuple(shape[a] for a in axes)
+        buf = np.zeros(stored, dtype) if zeros else np.empty(stored, dtype)
+        view: FloatArray = buf.transpose(np.argsort(axes))
+        return view
+
+    def padded(self, x: FloatArray) -> FloatArray:
+        """``x̄`` in this layout (``x`` itself when image-major and unpadded)."""
+        if self.order == "image":
+            return wnd.pad(x, self.win)
+        return wnd.pad(x, self.win, out=self.buffer(x.dtype, zeros=False))
+
+    def grouped(self, array: FloatArray) -> FloatArray:
+        """An ``(N, C, …)`` array as an ``(N, G, C_g, …)`` view."""
+        view: FloatArray = array.reshape(array.shape[0], self.groups, -1, *array.shape[2:])
+        return view
+
+    def staging(self, per_column: int, dtype: np.dtype[Any]) -> FloatArray:
+        """Memory for ``per_column`` values per column of the largest block, reused by all."""
+        return np.empty(per_column * self.block_columns, dtype)
+
+    def patch_block(self, staging: FloatArray, windows: FloatArray) -> FloatArray:
+        """Copy a block of the window view ``(N, C, rows, W_out, kh, kw)`` into ``staging``.
+
+        Returns the block's storage, axes ordered as in ``_PATCHES`` (whose ``c``
+        is split into ``(g, c)``).
+        """
+        view = windows.reshape(self.n, self.groups, self.c_g, *windows.shape[2:])
+        view = view.transpose(_PATCHES[self.order])
+        block: FloatArray = staging[: view.size].reshape(view.shape)
+        np.copyto(block, view)
+        return block
+
+    def operand(self, block: FloatArray) -> FloatArray:
+        """A patch block as stacked matrices ``(G, K_g, P_b)``."""
+        return block.reshape(self.groups, -1, int(np.prod(block.shape[4:])))
+
+    def values(self, block: FloatArray, a: int, e: int) -> FloatArray:
+        """Tap ``(a, e)`` of a block laid out like the patches, as ``(N, G, C_g, rows, W_out)``."""
+        order = (2, 0, 1, 3, 4) if self.order == "image" else (4, 0, 1, 2, 3)
+        view: FloatArray = block[:, :, a, e].transpose(order)
+        return view
+
+    def products(self, staging: FloatArray, per_group: int, rows: int) -> FloatArray:
+        """Product memory of a block: ``(G, per_group, P_b)``."""
+        shape = (self.groups, per_group, self.n * rows * self.win.w.out)
+        return staging[: int(np.prod(shape))].reshape(shape)
+
+    def as_grouped_nchw(self, product: FloatArray, rows: int) -> FloatArray:
+        """Stacked product memory of a block as an ``(N, G, per_group, rows, W_out)`` view."""
+        g, w_out, n = self.groups, self.win.w.out, self.n
+        if self.order == "image":
+            view: FloatArray = product.reshape(g, -1, n, rows, w_out).transpose(2, 0, 1, 3, 4)
+        else:
+            view = product.reshape(g, -1, rows, w_out, n).transpose(4, 0, 1, 2, 3)
+        return view
 
 
 def conv2d_vectorized(
@@ -326,30 +469,57 @@ def conv2d_vectorized(
     dilation: Pair = 1,
     groups: int = 1,
 ) -> FloatArray:
-    """Forward pass as a BLAS matrix product per group (im2col).
+    """Forward pass as one BLAS matrix product per group and block of output rows (im2col).
 
     The index sum contracts ``(c, a, e)`` between the kernel and one window
     of ``x̄``. Lay the kernel out as ``W_mat`` of shape ``(C_out, C_g·kh·kw)``
-    (a free reshape of torch's layout) and the windows of image ``n`` as the
-    columns of ``X_col[n]`` (shape ``(C_in·kh·kw, H_out·W_out)``, copied once
-    from a strided view of ``x̄``). Then, for group ``g`` (rows of ``W_mat``
-    and of ``X_col[n]`` restricted to that group's block)::
+    (a free reshape of torch's layout) and the windows as the columns of the
+    patch matrix ``X_col`` of shape ``(C_in·kh·kw, N·H_out·W_out)``, whose
+    entry ``[(c, a, e), (n, i, j)]`` is ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``.
+    Then, for group ``g`` (rows of ``W_mat`` and of ``X_col`` restricted to
+    that group's block)::
 
-        Z[n]_g = W_mat_g @ X_col[n]_g
+        Z_g = W_mat_g @ X_col_g,        z[n, o, i, j] = Z[o, (n, i, j)] + b[o]
 
-    ``numpy.matmul`` broadcasts ``W_mat_g`` over the batch and hands every
-    product to BLAS. ``Z`` of shape ``(N, C_out, H_out·W_out)`` already is
-    ``z`` in NCHW order; the bias is broadcast over ``(n, i, j)``.
+    The columns are independent, so ``X_col`` is built and multiplied a block
+    of output rows at a time (all images, all channels; about
+    :data:`BLOCK_BYTES` of patches): each block is copied once from the
+    strided window view of ``x̄`` and multiplied while it is in cache, and
+    ``numpy.matmul`` runs the ``G`` group products of a block as one stacked
+    call. The column order within a block (image-major or batch-last, see
+    :class:`_Layout`) only changes which copy is contiguous; the block of
+    ``Z`` is written into ``z`` in NCHW order together with the bias. A 1×1
+    kernel at unit stride without padding has ``X_col[n] = x[n]``, so ``x`` is
+    multiplied as it stands, one stacked product over the images.
     """
     x, weight, bias, groups, win = _arguments(x, weight, bias, stride, padding, dilation, groups)
-    cols = _im2col(x, win)
-    w_blocks = _blocks(weight.reshape(weight.shape[0], -1), groups, axis=0)
-    col_blocks = _blocks(cols, groups, axis=1)
-    out = _join([np.matmul(w_g, c_g) for w_g, c_g in zip(w_blocks, col_blocks, strict=True)], 1)
-    del cols, col_blocks
-    if bias is not None:
-        out += bias[:, None]
-    return out.reshape(_out_shape(x, weight, win))
+    c_out = weight.shape[0]
+    if _pointwise(weight, win):
+        # X_col[n] is x[n]: one product per image and group, straight into z.
+        n = x.shape[0]
+        w_mat = weight.reshape(groups, c_out // groups, -1)
+        z = _matmul(w_mat, x.reshape(n, groups, w_mat.shape[2], -1))
+        z = z.reshape(_out_shape(x, weight, win))
+        if bias is not None:
+            z += bias[:, None, None]
+        return z
+    layout = _Layout(x, weight, groups, win)
+    windows = wnd.windows(layout.padded(x), win)
+    w_mat = weight.reshape(groups, c_out // groups, -1)
+    out = np.empty(_out_shape(x, weight, win), dtype=x.dtype)
+    out_g = layout.grouped(out)
+    bias_g = None if bias is None else bias.reshape(groups, -1, 1, 1)
+    cols_memory = layout.staging(w_mat.shape[2] * groups, x.dtype)
+    z_memory = layout.staging(c_out, x.dtype)
+    for i0, i1 in layout.blocks:
+        cols = layout.operand(layout.patch_block(cols_memory, windows[:, :, i0:i1]))
+        z = _matmul(w_mat, cols, out=layout.products(z_memory, c_out // groups, i1 - i0))
+        z_block = layout.as_grouped_nchw(z, i1 - i0)
+        if bias_g is None:
+            np.copyto(out_g[:, :, :, i0:i1], z_block)
+        else:
+            np.add(z_block, bias_g, out=out_g[:, :, :, i0:i1])
+    return out
 
 
 def conv2d_backward_vectorized(
@@ -364,28 +534,33 @@ def conv2d_backward_vectorized(
 ) -> tuple[FloatArray, FloatArray, FloatArray | None]:
     """Backward pass in closed form; returns ``(grad_input, grad_weight, grad_bias)``.
 
-    Let ``Δ[n]`` be ``grad_output[n]`` viewed as ``(C_out, H_out·W_out)`` (a free
-    reshape, with the same column order as ``X_col[n]`` of
-    :func:`conv2d_vectorized`). Per group ``g``:
+    Let ``Δ`` be ``grad_output`` laid out as ``(C_out, N·H_out·W_out)``, with
+    the same column order as ``X_col`` of :func:`conv2d_vectorized` (built,
+    like ``X_col``, one block of output rows at a time). Per group ``g``:
 
     * ``∂L/∂b = Σ δ`` over ``(n, i, j)``.
-    * ``∂L/∂w = x̄ ⋆ dilate_s(δ)``. Column ``(i, j)`` of ``X_col[n]`` holds the
+    * ``∂L/∂w = x̄ ⋆ dilate_s(δ)``. Column ``(n, i, j)`` of ``X_col`` holds the
       values ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``: exactly the entries of
       ``x̄`` that the ``s``-dilated ``δ`` meets when placed at kernel offset
       ``(a·d_h, e·d_w)``. The correlation is therefore the contraction over
-      ``(n, i, j)``, ``Σ_n Δ[n]_g @ X_col[n]_gᵀ``, in ``weight``'s layout.
+      ``(n, i, j)``, ``Δ_g @ X_col_gᵀ``, in ``weight``'s layout: one product per
+      block, summed over the blocks (past :data:`TRANSPOSED_DW_WINDOWS`
+      windows as ``(X_col_g @ Δ_gᵀ)ᵀ``, the faster BLAS call).
     * ``∂L/∂x = crop(pad(dilate_s(δ)) ⋆_d rot180(w)ᵀ)``: dilate ``δ`` by the
       stride, pad it with ``d·(k − 1)`` zeros on every side (plus, bottom and
       right, any rows and columns the forward windows never reached), correlate
       it with dilation ``d`` against the kernel rotated by 180° with its channel
       axes swapped, then crop the forward padding. This routine evaluates the
       same sum in its scattered (col2im) form, which never multiplies the
-      inserted zeros: for each tap ``(a, e)``, the product
-      ``w[:, :, a, e]_gᵀ @ Δ[n]_g`` holds, in row ``c`` and column ``(i, j)``,
-      the term ``Σ_o w[o, c, a, e] · δ[n, o, i, j]`` destined for
-      ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``; it is added into the stride-``s``
-      view of ``∂L/∂x̄`` that starts at ``(a·d_h, e·d_w)``. One tap at a time
-      keeps the intermediate ``kh·kw`` times smaller than the patch tensor.
+      inserted zeros: the product ``D_g = W_mat_gᵀ @ Δ_g`` holds, in row
+      ``(c, a, e)`` and column ``(n, i, j)``, the term
+      ``Σ_o w[o, c, a, e] · δ[n, o, i, j]`` destined for
+      ``x̄[n, c, i·s_h + a·d_h, j·s_w + e·d_w]``; for each tap ``(a, e)``, rows
+      ``(·, a, e)`` of ``D`` are added into the stride-``s`` view of ``∂L/∂x̄``
+      that starts at ``(a·d_h, e·d_w)`` (:func:`reference_impl.window.scatter_add`;
+      the terms that land in the padding are dropped there, as the crop would).
+      ``D`` is formed block by block, in the memory of the block's ``X_col``,
+      so one product per group and block replaces ``kh·kw`` products per tap.
 
       Equivalence: the full correlation computes, at padded row ``r``,
       ``Σ_a dilate_s(δ)[r − a·d_h] · w[a]``; after the substitution
@@ -393,39 +568,59 @@ def conv2d_backward_vectorized(
       ``d·(kh − 1)`` rows, which is what the padding provides. Its non-zero terms
       are the pairs ``(i, a)`` with ``i·s_h + a·d_h = r``, the very pairs the
       scatter visits, only enumerated by tap instead of by destination; columns
-      work the same way. Python loops run over the groups and the taps only.
+      work the same way. Python loops run over blocks of output rows and over
+      the taps only.
+
+    A 1×1 kernel at unit stride without padding has ``X_col[n] = x[n]``: then
+    ``D[n] = W_matᵀ @ Δ[n]`` is ``∂L/∂x[n]`` as it stands (one stacked product,
+    no scatter), and ``∂L/∂W_mat = Σ_n Δ[n] @ x[n]ᵀ`` is summed over blocks of
+    images.
     """
     x, weight, bias, groups, win = _arguments(x, weight, bias, stride, padding, dilation, groups)
     grad_output = check_grad_output(grad_output, _out_shape(x, weight, win), x)
     grad_bias = None if bias is None else grad_output.sum(axis=(0, 2, 3), dtype=x.dtype)
-    batch, c_in = x.shape[:2]
-    delta = grad_output.reshape(batch, weight.shape[0], -1)
-    delta_blocks = _blocks(delta, groups, axis=1)
+    c_out = weight.shape[0]
+    if _pointwise(weight, win):
+        # X_col[n] is x[n] and D[n] = W_matᵀ Δ[n] lands on x[n] as it is: no copy, no scatter.
+        n = x.shape[0]
+        w_mat = weight.reshape(groups, c_out // groups, -1)
+        x_g = x.reshape(n, groups, w_mat.shape[2], -1)
+        delta_n = grad_output.reshape(n, groups, w_mat.shape[1], -1)
+        grad_x = _matmul(w_mat.transpose(0, 2, 1), delta_n).reshape(x.shape)
+        grad_w_t = np.zeros((groups, w_mat.shape[2], w_mat.shape[1]), x.dtype)  # (∂L/∂W_mat)ᵀ
+        for n0, n1 in _image_blocks(n, groups * grad_w_t[0].nbytes):
+            grad_w_t += _matmul(x_g[n0:n1], delta_n[n0:n1].transpose(0, 1, 3, 2)).sum(axis=0)
+        grad_w = np.ascontiguousarray(grad_w_t.transpose(0, 2, 1)).reshape(weight.shape)
+        return grad_x, grad_w, grad_bias
+    layout = _Layout(x, weight, groups, win)
+    windows = wnd.windows(layout.padded(x), win)
+    grad_x = layout.buffer(x.dtype, zeros=True, padded=False)  # ∂L/∂x̄ less its padding
+    grad_x_g = layout.grouped(grad_x)
+    grad_output_g = layout.grouped(grad_output)
+    w_mat = weight.reshape(groups, c_out // groups, -1)
+    c_out_g, k_g = w_mat.shape[1:]
+    windows_count = x.shape[0] * win.h.out * win.w.out
+    transpose_dw = windows_count >= TRANSPOSED_DW_WINDOWS
+    grad_w = np.zeros((groups, k_g, c_out_g) if transpose_dw else w_mat.shape, x.dtype)
+    cols_memory = layout.staging(k_g * groups, x.dtype)
+    delta_memory = layout.staging(c_out, x.dtype)
+    for i0, i1 in layout.blocks:
+        delta = layout.products(delta_memory, c_out_g, i1 - i0)
+        np.copyto(layout.as_grouped_nchw(delta, i1 - i0), grad_output_g[:, :, :, i0:i1])
+        block = layout.patch_block(cols_memory, windows[:, :, i0:i1])
+        cols = layout.operand(block)
+        if transpose_dw:
+            grad_w += _matmul(cols, delta.transpose(0, 2, 1))  # (Δ_g X_col_gᵀ)ᵀ
+        else:
+            grad_w += _matmul(delta, cols.transpose(0, 2, 1))  # Δ_g X_col_gᵀ
+        _matmul(w_mat.transpose(0, 2, 1), delta, out=cols)  # D = W_matᵀ Δ, over X_col's memory
 
-    cols = _im2col(x, win)
-    col_blocks = _blocks(cols, groups, axis=1)
-    # Σ_n X_col[n]_g @ Δ[n]_gᵀ is (∂L/∂w_g)ᵀ; this operand order is the faster BLAS call.
-    grad_weight_t = _join(
-        [
-            np.matmul(c_g, d_g.transpose(0, 2, 1)).sum(axis=0)
-            for d_g, c_g in zip(delta_blocks, col_blocks, strict=True)
-        ],
-        1,
-    )
-    grad_weight = np.ascontiguousarray(grad_weight_t.T).reshape(weight.shape)
-    del cols, col_blocks
+        def tap_values(a: int, e: int, d: FloatArray = block) -> FloatArray:
+            return layout.values(d, a, e)
 
-    # w_taps[a, e] is w[:, :, a, e]ᵀ, of shape (C_g, C_out); its group blocks are columns.
-    w_taps = weight.transpose(2, 3, 1, 0)
-
-    def tap_values(a: int, e: int) -> FloatArray:
-        w_blocks = _blocks(w_taps[a, e], groups, axis=1)
-        products = [np.matmul(w_g, d_g) for w_g, d_g in zip(w_blocks, delta_blocks, strict=True)]
-        return _join(products, 1).reshape(batch, c_in, *win.out)
-
-    if w_taps.shape[:2] == (1, 1) and win.out == x.shape[2:] == (win.h.padded, win.w.padded):
-        # One tap that lands on every input position: no scatter needed.
-        return tap_values(0, 0), grad_weight, grad_bias
-    grad_x_bar = np.zeros((batch, c_in, win.h.padded, win.w.padded), dtype=x.dtype)
-    wnd.scatter_add(grad_x_bar, win, tap_values)
-    return wnd.crop(grad_x_bar, win), grad_weight, grad_bias
+        wnd.scatter_add(grad_x_g, win, tap_values, rows=(i0, i1), cropped=True)
+    del windows, block, cols, delta, cols_memory, delta_memory
+    grad_x = np.ascontiguousarray(grad_x)  # NCHW (a copy for the batch-last layout)
+    if transpose_dw:
+        grad_w = grad_w.transpose(0, 2, 1)
+    return grad_x, np.ascontiguousarray(grad_w).reshape(weight.shape), grad_bias

@@ -79,10 +79,19 @@ where padded positions contribute zero. The divisor follows torch exactly:
 * with ``count_include_pad=False``: the number of window positions inside
   the input itself, ``[0, H)``.
 
-Each count is a product of a row count and a column count. The forward pass
-is linear in ``x``, so the backward pass is its transpose: every input element
-collects :math:`\partial L / \partial y_{ncab} / D_{ab}` from every window that
-covers it.
+Each count is a product of a row count and a column count. The window sum
+factorises the same way, rows first:
+
+.. math::
+
+    \sum_{i, j} x_{n c\, r(a,i)\, q(b,j)} = \sum_j u_{n c\, a\, q(b,j)},
+    \qquad u_{n c\, a\, q} = \sum_i x_{n c\, r(a,i)\, q} ,
+
+so a ``k_h × k_w`` window costs ``k_h + k_w`` additions per output instead of
+``k_h k_w``. The forward pass is linear in ``x``, so the backward pass is its
+transpose: every input element collects
+:math:`\partial L / \partial y_{ncab} / D_{ab}` from every window that covers
+it, spread along the columns into ``∂L/∂u``, then along the rows.
 
 Implementations
 ---------------
@@ -91,12 +100,16 @@ Python loops, exactly as the formulas read. ``*_vectorized`` functions pad the
 input once (with :math:`-\infty` for max, with zeros for average), take the
 window view of :mod:`reference_impl.window` (the one convolution uses) and read
 each kernel tap ``(i, j)`` as one strided slice of it, the slice that holds
-tap ``(i, j)`` of every window at once. The forward passes combine
-these ``k_h k_w`` slices (a running maximum, a running sum). The average's
-backward pass adds ``g / D`` into the same strided slices of a padded gradient
-buffer; the maximum's scatters each upstream gradient to the flat position of
-its window's winner with ``numpy.bincount``. Both add, so overlapping windows
-accumulate by construction. Only the kernel taps are looped over in Python.
+tap ``(i, j)`` of every window at once. The maximum's forward pass combines
+these ``k_h k_w`` slices in a running maximum, and its backward pass scatters
+each upstream gradient to the flat position of its window's winner with
+``numpy.bincount``. The average sums the ``k_h`` row taps of the windows of the
+height axis alone, then the ``k_w`` column taps of that partial sum
+(:meth:`reference_impl.window.Window.rows` and ``columns``), and its backward
+pass adds ``g / D`` into the column slices of ``∂L/∂u``, then ``∂L/∂u`` into the
+row slices of a padded gradient buffer. Both backward passes add, so
+overlapping windows accumulate by construction. Only the kernel taps are
+looped over in Python.
 """
 
 from __future__ import annotations
@@ -456,13 +469,22 @@ def avg_pool2d_vectorized(
     count_include_pad: bool = True,
     divisor_override: int | None = None,
 ) -> FloatArray:
-    """Average pooling: the sum of the zero-padded tap slices, divided by ``D_ab``."""
+    """Average pooling: the window sums of the zero-padded input, rows then columns, over ``D_ab``.
+
+    ``u`` sums the ``k_h`` row-tap slices of the height-only window view of
+    ``x̄``; ``y`` sums the ``k_w`` column-tap slices of the width-only window
+    view of ``u``.
+    """
     xa, win = _arguments(x, kernel_size, stride, padding, 1, ceil_mode)
     include, override = _avg_options(count_include_pad, divisor_override)
-    taps = _taps(xa, win, 0.0)
-    y: FloatArray = taps[0].copy()
-    for tap in taps[1:]:
-        y += tap
+    rows = wnd.windows(wnd.pad(xa, win, 0.0), win.rows())  # (…, H_out, W_b, k_h, 1)
+    u: FloatArray = rows[..., 0, 0].copy()
+    for i in range(1, win.h.kernel):
+        u += rows[..., i, 0]
+    columns = wnd.windows(u, win.columns())  # (…, H_out, W_out, 1, k_w)
+    y: FloatArray = columns[..., 0, 0].copy()
+    for j in range(1, win.w.kernel):
+        y += columns[..., 0, j]
     y /= _divisors(win, include, override, xa.dtype)
     return y
 
@@ -477,12 +499,20 @@ def avg_pool2d_backward_vectorized(
     count_include_pad: bool = True,
     divisor_override: int | None = None,
 ) -> FloatArray:
-    """Gradient of :func:`avg_pool2d_vectorized`: ``g / D`` added into every tap slice."""
+    """Gradient of :func:`avg_pool2d_vectorized`, its two sums transposed in reverse order.
+
+    ``g / D`` is added into the ``k_w`` column-tap slices of ``∂L/∂u`` (shape
+    ``(…, H_out, W_b)``), which is added into the ``k_h`` row-tap slices of a
+    padded gradient buffer.
+    """
     xa, win = _arguments(x, kernel_size, stride, padding, 1, ceil_mode)
     include, override = _avg_options(count_include_pad, divisor_override)
     share = check_grad_output(grad_output, (*xa.shape[:-2], *win.out), xa) / _divisors(
         win, include, override, xa.dtype
     )
-    buf = np.zeros((*xa.shape[:-2], win.h.padded, win.w.padded), dtype=xa.dtype)
-    wnd.scatter_add(buf, win, lambda a, e: share)
+    lead = xa.shape[:-2]
+    grad_u = np.zeros((*lead, win.h.out, win.w.padded), dtype=xa.dtype)
+    wnd.scatter_add(grad_u, win.columns(), lambda a, e: share)
+    buf = np.zeros((*lead, win.h.padded, win.w.padded), dtype=xa.dtype)
+    wnd.scatter_add(buf, win.rows(), lambda a, e: grad_u)
     return wnd.crop(buf, win)

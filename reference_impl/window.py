@@ -133,6 +133,11 @@ class Axis:
         return max(self.size + self.before + self.after, reach)
 
 
+def identity(size: int) -> Axis:
+    """The axis of windows of one element at unit stride: output ``o`` is input ``o``."""
+    return Axis(size, 1, 1, 1, 0, 0, size)
+
+
 @dataclass(frozen=True)
 class Window:
     """Windows over a ``(…, H, W)`` array: one :class:`Axis` per spatial axis."""
@@ -143,6 +148,14 @@ class Window:
     @property
     def out(self) -> tuple[int, int]:
         return (self.h.out, self.w.out)
+
+    def rows(self) -> Window:
+        """The windows of the height axis alone, over ``(…, H_b, W_b)``: the width passes."""
+        return Window(self.h, identity(self.w.padded))
+
+    def columns(self) -> Window:
+        """The windows of the width axis alone, over ``(…, H_out, W_b)``: the height is done."""
+        return Window(identity(self.h.out), self.w)
 
 
 def window(
@@ -164,17 +177,27 @@ def window(
     return Window(axes[0], axes[1])
 
 
-def pad(x: NDArray[Any], win: Window, fill: float = 0.0) -> NDArray[Any]:
+def pad(
+    x: NDArray[Any], win: Window, fill: float = 0.0, out: NDArray[Any] | None = None
+) -> NDArray[Any]:
     """``x̄``: ``x`` inside a ``(…, H_b, W_b)`` buffer of ``fill``, H_b = ``win.h.padded``.
 
-    Returns ``x`` itself (no copy) when no padding is needed.
+    Without ``out``, returns ``x`` itself (no copy) when no padding is needed,
+    else a new C-ordered buffer. With ``out`` (an array of the padded shape in
+    any memory order, e.g. a transposed view of a batch-last buffer), fills and
+    returns ``out``.
     """
     hb, wb = win.h.padded, win.w.padded
     top, left = win.h.before, win.w.before
     h, w = x.shape[-2:]
-    if (hb, wb) == (h, w):
+    if out is not None:
+        if out.shape != (*x.shape[:-2], hb, wb):
+            raise ValueError(f"out of shape {out.shape} is not padded for {win}")
+        buf = out
+    elif (hb, wb) == (h, w):
         return x
-    buf = np.empty((*x.shape[:-2], hb, wb), dtype=x.dtype)
+    else:
+        buf = np.empty((*x.shape[:-2], hb, wb), dtype=x.dtype)
     buf[..., :top, :] = fill
     buf[..., top + h :, :] = fill
     buf[..., top : top + h, :left] = fill
@@ -219,16 +242,53 @@ def windows(buf: NDArray[Any], win: Window) -> NDArray[Any]:
     return _strided(buf, win, writeable=False)
 
 
+def _inside_range(axis: Axis, tap: int, first: int, stop: int) -> tuple[int, int]:
+    """The outputs ``first ≤ o < stop`` whose tap ``tap`` reads the input (not the padding)."""
+    offset = tap * axis.dilation - axis.before  # input position of tap ``tap`` of output 0
+    lo = max(first, -(offset // axis.stride))  # ceil(−offset / s)
+    hi = min(stop, -(-(axis.size - offset) // axis.stride))  # ceil((size − offset) / s)
+    return lo, max(lo, hi)
+
+
 def scatter_add(
-    buf: NDArray[Any], win: Window, tap_values: Callable[[int, int], NDArray[Any]]
+    buf: NDArray[Any],
+    win: Window,
+    tap_values: Callable[[int, int], NDArray[Any]],
+    rows: tuple[int, int] | None = None,
+    cropped: bool = False,
 ) -> None:
     """Add ``tap_values(a, e)[…, i, j]`` into ``buf[…, i·s_h + a·d_h, j·s_w + e·d_w]``.
 
-    ``buf`` is a padded gradient buffer, updated in place, one tap ``(a, e)`` at a time,
-    so windows that overlap add up instead of overwriting each other.
+    ``buf`` is a padded gradient buffer (any memory order), updated in place, one
+    tap ``(a, e)`` at a time, so windows that overlap add up instead of
+    overwriting each other. With ``rows = (i0, i1)`` only the windows of output
+    rows ``i0 ≤ i < i1`` are visited, and ``tap_values`` returns their
+    ``(…, i1 − i0, W_out)`` values: a caller can scatter a block of windows
+    while it is still in cache. With ``cropped``, ``buf`` is the unpadded
+    ``(…, H, W)`` array itself and the terms that would land in the padding
+    are dropped (they are cropped away anyway), which spares a padded buffer
+    and the copy out of it.
     """
-    view = _strided(buf, win, writeable=True)
+    i0, i1 = rows if rows is not None else (0, win.h.out)
+    if not cropped:
+        view = _strided(buf, win, writeable=True)[..., i0:i1, :, :, :]
+        for a in range(win.h.kernel):
+            for e in range(win.w.kernel):
+                tap = view[..., a, e]
+                np.add(tap, tap_values(a, e), out=tap)
+        return
+    if buf.shape[-2:] != (win.h.size, win.w.size):
+        raise ValueError(f"buffer of shape {buf.shape} is not the unpadded input of {win}")
     for a in range(win.h.kernel):
+        r0, r1 = _inside_range(win.h, a, i0, i1)
         for e in range(win.w.kernel):
-            tap = view[..., a, e]
-            np.add(tap, tap_values(a, e), out=tap)
+            c0, c1 = _inside_range(win.w, e, 0, win.w.out)
+            if r0 == r1 or c0 == c1:
+                continue
+            top, left = win.h.position(r0, a), win.w.position(c0, e)
+            tap = buf[
+                ...,
+                top : top + (r1 - r0 - 1) * win.h.stride + 1 : win.h.stride,
+                left : left + (c1 - c0 - 1) * win.w.stride + 1 : win.w.stride,
+            ]
+            np.add(tap, tap_values(a, e)[..., r0 - i0 : r1 - i0, c0:c1], out=tap)

@@ -44,9 +44,9 @@ from oracle_tests.netcases import (
     network_length,
     record,
 )
-from oracle_tests.test_optim import drift_ratio
 from reference_impl import networks, vectorized
 from reference_impl.testing import strategies, tolerances
+from reference_impl.testing.comparison import drift_ratio
 
 TORCH_OPTIMIZERS: dict[str, Any] = {
     "adam": torch.optim.Adam,

@@ -28,7 +28,7 @@ from hypothesis.extra import numpy as hnp
 import reference_impl.loops as loops
 import reference_impl.vectorized as vectorized
 from reference_impl.testing import report, strategies, tolerances
-from reference_impl.testing.comparison import assert_close, rerun_hint
+from reference_impl.testing.comparison import assert_close, drift_ratio, rerun_hint
 from reference_impl.testing.optimizer_errata import (
     STEP_ERRATA,
     StepErratum,
@@ -286,22 +286,6 @@ def drift_bounds(run: dict[str, Any]) -> list[dict[str, np.ndarray]]:
             run["param"], run["grads"], dtype=dtype, decoupled=decoupled, **hyper
         )
     return [{key: 2 * bound for key, bound in step.items()} for step in bounds]
-
-
-def drift_ratio(actual: Any, expected: Any, allowed: np.ndarray) -> tuple[float, tuple[int, ...]]:
-    """``(max |actual − expected| / allowed, index)``; the same ``nan`` or ``inf`` agrees."""
-    a = np.asarray(actual, dtype=np.float64)
-    e = np.asarray(expected, dtype=np.float64)
-    if a.shape != e.shape:
-        return float("inf"), ()
-    if a.size == 0:
-        return 0.0, ()
-    same = (a == e) | (np.isnan(a) & np.isnan(e)) | np.isinf(allowed)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(same, 0.0, np.abs(a - e) / allowed)
-    ratio = np.where(np.isnan(ratio), np.inf, ratio)
-    flat = int(np.argmax(ratio))
-    return float(ratio.reshape(-1)[flat]), tuple(int(i) for i in np.unravel_index(flat, a.shape))
 
 
 def trajectory_disagreement(

@@ -192,3 +192,24 @@ def assert_close(
         context=context,
         record=record,
     )
+
+
+def drift_ratio(actual: Any, expected: Any, allowed: np.ndarray) -> tuple[float, tuple[int, ...]]:
+    """``(max |actual − expected| / allowed, index)`` against an element-wise bound.
+
+    For the trajectories whose bound is carried element by element (a running
+    error analysis, ``tolerances.adam_drift``); the same ``nan`` or ``inf``
+    agrees, and an infinite bound accepts anything.
+    """
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    if a.shape != e.shape:
+        return float("inf"), ()
+    if a.size == 0:
+        return 0.0, ()
+    same = (a == e) | (np.isnan(a) & np.isnan(e)) | np.isinf(allowed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(same, 0.0, np.abs(a - e) / allowed)
+    ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    flat = int(np.argmax(ratio))
+    return float(ratio.reshape(-1)[flat]), tuple(int(i) for i in np.unravel_index(flat, a.shape))

@@ -110,7 +110,7 @@ class _Candidate:
         spec, found = self.spec, dict[str, Any]()
         if self.forward is not None:
             result = self.forward(**_taken(case.args, self.forward_takes))
-            outputs = evaluate.as_outputs(spec, result) if len(spec.outputs) > 1 else (result,)
+            outputs = evaluate.as_outputs(spec, result)
             _expect_count("forward", self.forward, outputs, spec.outputs)
             found.update(zip(spec.outputs, outputs, strict=True))
         if self.backward is not None:

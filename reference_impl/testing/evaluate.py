@@ -171,18 +171,3 @@ def three_way(spec: FormulaSpec, case: Case) -> None:
     report.record_example(
         spec.name, "loops = vectorized = torch", reached_corners(case), claimed_corners(spec)
     )
-
-
-def disagrees_with_torch(spec: FormulaSpec, case: Case, implementation: Implementation) -> bool:
-    """True when ``implementation`` fails the torch comparison on ``case``.
-
-    An exception from the implementation is not a disagreement: it propagates,
-    so a wrong formula that only ever crashes cannot pass as rejected.
-    """
-    expected, grad_outputs = torch_result(spec, case)
-    result = run(spec, implementation, case, grad_outputs)
-    try:
-        compare(spec, case, "candidate", result, "torch", expected, record=False)
-    except AssertionError:
-        return True
-    return False

@@ -121,9 +121,6 @@ class Case:
     def arrays(self) -> dict[str, np.ndarray[Any, Any]]:
         return {k: v for k, v in self.args.items() if isinstance(v, np.ndarray)}
 
-    def with_args(self, **changes: Any) -> Case:
-        return Case({**self.args, **changes}, self.grad_seed, self.corners, self.silent)
-
     def describe(self) -> str:
         parts = []
         for name, value in self.args.items():

@@ -16,19 +16,16 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
+from reference_impl._validation import int_pair
 from reference_impl.conv_transpose import output_size
 from reference_impl.testing.registry import Case, ErrorInput, FormulaSpec, Steer
 from reference_impl.testing.strategies import arrays, grad_seeds
 
 
-def _as_pair(value: Any) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
-
 def _pair(draw: st.DrawFn, steer: Steer, name: str, corner: str, high: int) -> tuple[int, int]:
     """``(1, 1)``, or a pair with an entry above 1 when ``corner`` is steered in."""
     if name in steer.fixed:
-        return _as_pair(steer.fixed[name])
+        return int_pair(name, steer.fixed[name], 0)
     if not steer.flag(draw, corner):
         return (1, 1)
     pair = draw(st.tuples(st.integers(1, high), st.integers(1, high)), label=name)
@@ -44,7 +41,7 @@ def _output_padding(
 ) -> tuple[int, int]:
     """Per axis below ``max(s, d)``; zero unless the ``output_padding`` corner is drawn."""
     if "output_padding" in steer.fixed:
-        return _as_pair(steer.fixed["output_padding"])
+        return int_pair("output_padding", steer.fixed["output_padding"], 0)
     if beyond_stride:  # s ≤ q < d on the first axis (the caller made d_h > s_h)
         first = draw(st.integers(stride[0], dilation[0] - 1), label="output_padding h")
         return (
@@ -98,7 +95,7 @@ def conv_transpose2d_cases(draw: st.DrawFn, dtype: np.dtype[Any], steer: Steer) 
         padding = max(value) if form == "int" else value
     else:
         form, padding = draw(st.sampled_from([("int", 0), ("pair", (0, 0))]), label="padding")
-    pads = _as_pair(padding)
+    pads = int_pair("padding", padding, 0)
 
     sizes = []
     for axis, (k, s, p, q, d) in enumerate(
@@ -179,7 +176,10 @@ def _length(args: Mapping[str, Any]) -> int:
     x, weight = args["x"], args["weight"]
     c_in, c_out_group, kh, kw = weight.shape
     n, _, h, w = x.shape
-    (sh, sw), (dh, dw) = _as_pair(args["stride"]), _as_pair(args["dilation"])
+    (sh, sw), (dh, dw) = (
+        int_pair("stride", args["stride"], 0),
+        int_pair("dilation", args["dilation"], 0),
+    )
     outputs = n * (h * sh + dh * kh) * (w * sw + dw * kw)
     return int(max(c_in // args["groups"] * kh * kw, c_out_group * kh * kw, n * h * w, outputs))
 

@@ -19,6 +19,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from reference_impl._validation import int_pair
 from reference_impl.testing.registry import Case, ErrorInput, FormulaSpec, Steer
 from reference_impl.testing.strategies import GRID, grad_seeds
 from reference_impl.window import output_size, pad, window, windows
@@ -46,10 +47,6 @@ MAX_CORNERS = frozenset(
     {*COMMON_CORNERS, "ties", "all-negative window at the padding", "dilation > 1", "ceil_mode"}
 )
 AVG_CORNERS = frozenset({*COMMON_CORNERS, "count_include_pad=False", "divisor_override"})
-
-
-def _as_pair(value: Any) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
 def _pair(
@@ -85,7 +82,7 @@ def _geometry(draw: st.DrawFn, steer: Steer, *, dilation: bool) -> dict[str, Any
     Each parameter is held at ``steer.fixed`` or drawn with its corner steered.
     """
     if "kernel_size" in steer.fixed:
-        kernel = _as_pair(steer.fixed["kernel_size"])
+        kernel = int_pair("kernel_size", steer.fixed["kernel_size"], 0)
     else:
         kh = draw(st.integers(1, 3), label="kernel height")
         kw = kh
@@ -94,14 +91,14 @@ def _geometry(draw: st.DrawFn, steer: Steer, *, dilation: bool) -> dict[str, Any
         kernel = (kh, kw)
     dil = (1, 1)
     if "dilation" in steer.fixed:
-        dil = _as_pair(steer.fixed["dilation"])
+        dil = int_pair("dilation", steer.fixed["dilation"], 0)
     elif dilation and steer.flag(draw, "dilation > 1"):
         dil = draw(st.tuples(st.integers(1, 3), st.integers(2, 3)), label="dilation")
         dil = dil if draw(st.booleans(), label="swap dilation") else (dil[1], dil[0])
     extents = [d * (k - 1) + 1 for k, d in zip(kernel, dil, strict=True)]
     default_stride = "stride" in steer.fixed and steer.fixed["stride"] is None
     if "stride" in steer.fixed:
-        stride = kernel if default_stride else _as_pair(steer.fixed["stride"])
+        stride = kernel if default_stride else int_pair("stride", steer.fixed["stride"], 0)
     elif steer.flag(draw, "default stride"):
         default_stride, stride = True, kernel
     else:
@@ -110,7 +107,7 @@ def _geometry(draw: st.DrawFn, steer: Steer, *, dilation: bool) -> dict[str, Any
             _axis_stride(draw, steer, extents[1], kernel[1]),
         )
     if "padding" in steer.fixed:
-        padding = _as_pair(steer.fixed["padding"])
+        padding = int_pair("padding", steer.fixed["padding"], 0)
     elif steer.flag(draw, "padding") and max(kernel) > 1:
         padding = draw(
             st.tuples(st.integers(0, kernel[0] // 2), st.integers(0, kernel[1] // 2)).filter(any),
@@ -247,7 +244,7 @@ def avg_pool2d_cases(draw: st.DrawFn, dtype: np.dtype[Any], steer: Steer) -> Cas
 
 
 def _window_length(args: Any) -> int:
-    kh, kw = _as_pair(args["kernel_size"])
+    kh, kw = int_pair("kernel_size", args["kernel_size"], 0)
     return int(kh * kw)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
+from reference_impl._validation import int_pair
 from reference_impl.testing import oracles
 from reference_impl.testing.registry import Case, ErrorInput, FormulaSpec, Steer
 from reference_impl.testing.strategies import arrays, grad_seeds
@@ -29,8 +30,7 @@ WORKED_EXAMPLE = "3x3 input, 2x2 kernel"
 def _pair(draw: st.DrawFn, steer: Steer, name: str, corner: str, high: int) -> tuple[int, int]:
     """``(1, 1)``, or a pair with an entry above 1 when ``corner`` is steered in."""
     if name in steer.fixed:
-        value = steer.fixed[name]
-        return (value, value) if isinstance(value, int) else tuple(value)
+        return int_pair(name, steer.fixed[name], 1)
     if not steer.flag(draw, corner):
         return (1, 1)
     pair = draw(st.tuples(st.integers(1, high), st.integers(1, high)), label=name)

@@ -56,6 +56,10 @@ class Row:
     peer_ratio: float | None = None
     peer_runs_ms: list[float] | None = None
     peer_error: str | None = None
+    #: linear: the three bare products (forward, both gradients), NumPy's time over
+    #: torch's (the BLAS libraries alone), and ours over NumPy's bare products
+    blas_ratio: float | None = None
+    over_blas: float | None = None
 
     @property
     def problem(self) -> str:
@@ -187,12 +191,38 @@ def _time_problem(
         rate = rates[problem.dtype]
         row.ours_gemm = ours_ms / (1e3 * flops / (rate["numpy"] * 1e9))
         row.torch_gemm = torch_ms / (1e3 * flops / (rate["torch"] * 1e9))
+    if problem.family == "linear":
+        numpy_bare, torch_bare = _bare_products(problem, reps)
+        row.blas_ratio = numpy_bare / torch_bare
+        row.over_blas = ours_ms / numpy_bare
     row.peer_error = peer_error
     if peer_step is not None:
         row.peer_runs_ms = [1e3 * t for t in runs[2]]
         row.peer_ms = statistics.median(row.peer_runs_ms)
         row.peer_ratio = ours_ms / row.peer_ms
     return row
+
+
+def _bare_products(problem: Problem, reps: int) -> tuple[float, float]:
+    """Milliseconds of linear's three products alone, ``x Wᵀ``, ``δ W``, ``δᵀ x``: NumPy, torch.
+
+    No bias, no validation, no autograd: what each side's BLAS takes for the
+    problem's matrix products, so the report can split ours / torch into our
+    overhead (ours / NumPy's products) and the libraries' gap (NumPy's / torch's).
+    """
+    x, weight, grad = problem.arrays["x"], problem.arrays["weight"], problem.grad
+    assert isinstance(grad, np.ndarray), "linear has one output"
+    tx, tw, tg = (torch.from_numpy(a) for a in (x, weight, grad))
+
+    def numpy_products() -> None:
+        np.matmul(x, weight.T), np.matmul(grad, weight), np.matmul(grad.T, x)
+
+    def torch_products() -> None:
+        torch.mm(tx, tw.T), torch.mm(tg, tw), torch.mm(tg.T, tx)
+
+    runs = _interleaved([numpy_products, torch_products], reps)
+    numpy_ms, torch_ms = (1e3 * statistics.median(r) for r in runs)
+    return numpy_ms, torch_ms
 
 
 def _time_loop(problem: Problem, budget: float) -> LoopTiming:
@@ -327,6 +357,34 @@ def _summaries(rows: list[Row], families: list[str], dtypes: list[str]) -> list[
     return summaries
 
 
+def _print_blas_split(rows: list[Row]) -> None:
+    """linear's ratio as (ours / NumPy's bare products) × (NumPy's bare products / torch's)."""
+    split = [r for r in rows if r.blas_ratio is not None and r.over_blas is not None]
+    if not split:
+        return
+    print(
+        "\nlinear: ours / torch = (ours / NumPy's three bare products) "
+        "× (NumPy's bare products / torch's, the BLAS libraries alone)"
+    )
+    print(f"{'problem':<30} {'dtype':<8} {'list':<7} {'ratio':>6} {'ours÷bare':>9} {'BLAS':>6}")
+    print("-" * 71)
+    for r in split:
+        print(
+            f"{r.problem:<30} {r.dtype:<8} {r.source:<7} {r.ratio:>6.2f} "
+            f"{r.over_blas:>9.2f} {r.blas_ratio:>6.2f}"
+        )
+    for source in ("fixed", "random"):
+        for dtype in DTYPES:
+            chosen = [r for r in split if r.source == source and r.dtype == dtype]
+            if chosen:
+                print(
+                    f"{'geometric mean':<30} {dtype:<8} {source:<7} "
+                    f"{_geomean([r.ratio for r in chosen]):>6.2f} "
+                    f"{_geomean([r.over_blas or 1.0 for r in chosen]):>9.2f} "
+                    f"{_geomean([r.blas_ratio or 1.0 for r in chosen]):>6.2f}"
+                )
+
+
 def _print_limits(rates: dict[str, dict[str, float]], kernels: dict[str, Any]) -> None:
     print(
         f"GEMM rate, {GEMM_SIZE}x{GEMM_SIZE}x{GEMM_SIZE}, same threads (GFLOP/s): "
@@ -420,6 +478,8 @@ def run(args: argparse.Namespace, threads: int) -> int:
             f"{family:<16} {'':<8} {'':<7} {'':>8} {'-':>8} "
             f"{'≤ ' + format(TARGETS[family], '.1f'):>7}  not available"
         )
+
+    _print_blas_split(rows)
 
     peer_rows = [r for r in rows if r.peer_ratio is not None]
     slower = [r for r in peer_rows if r.peer_ratio is not None and r.peer_ratio >= 1]

@@ -89,6 +89,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from reference_impl._sums import column_sums
 from reference_impl._validation import (
     FloatArray,
     check_shape,
@@ -1039,7 +1040,7 @@ def multi_head_attention_backward_vectorized(
     attended = _merge_heads(_attend(q, k, v, bias, m.scale))
     rows = g.reshape(-1, m.E)
     grad_out_weight: FloatArray = np.matmul(rows.T, attended.reshape(-1, m.E))
-    grad_out_bias = None if m.out_bias is None else rows.sum(axis=0)
+    grad_out_bias = None if m.out_bias is None else column_sums(rows)
     grad_attended = _split_heads(np.matmul(g, m.out_weight), m.heads)
     grads = _attend_backward(grad_attended, q, k, v, bias, m.scale)
     grad_inputs = []
@@ -1051,7 +1052,7 @@ def multi_head_attention_backward_vectorized(
         grad_inputs.append(m.layout(np.matmul(delta, weight)))
         flat = delta.reshape(-1, m.E)
         grad_weights.append(np.matmul(flat.T, x.reshape(-1, m.E)))
-        grad_biases.append(flat.sum(axis=0))
+        grad_biases.append(column_sums(flat))
     grad_in_bias = None if m.in_bias is None else np.concatenate(grad_biases)
     return (
         grad_inputs[0],

@@ -81,6 +81,7 @@ import numpy as np
 
 from reference_impl import window as wnd
 from reference_impl._scalars import real
+from reference_impl._sums import channel_sums
 from reference_impl._validation import (
     FloatArray,
     check_grad_output,
@@ -578,7 +579,7 @@ def conv2d_backward_vectorized(
     """
     x, weight, bias, groups, win = _arguments(x, weight, bias, stride, padding, dilation, groups)
     grad_output = check_grad_output(grad_output, _out_shape(x, weight, win), x)
-    grad_bias = None if bias is None else grad_output.sum(axis=(0, 2, 3), dtype=x.dtype)
+    grad_bias = None if bias is None else channel_sums(grad_output)
     c_out = weight.shape[0]
     if _pointwise(weight, win):
         # X_col[n] is x[n] and D[n] = W_matᵀ Δ[n] lands on x[n] as it is: no copy, no scatter.

@@ -106,6 +106,7 @@ from __future__ import annotations
 import numpy as np
 
 from reference_impl import window as wnd
+from reference_impl._sums import channel_sums
 from reference_impl._validation import (
     FloatArray,
     check_grad_output,
@@ -426,7 +427,7 @@ def conv_transpose2d_backward_vectorized(
         x, weight, bias, stride, padding, output_padding, groups, dilation
     )
     grad_output = check_grad_output(grad_output, _out_shape(x, weight, groups, win), x)
-    grad_bias = None if bias is None else grad_output.sum(axis=(0, 2, 3), dtype=x.dtype)
+    grad_bias = None if bias is None else channel_sums(grad_output)
     batch, c_in = x.shape[:2]
     c_g, c_out_g = c_in // groups, weight.shape[1]
     patches = _patches(grad_output, win)

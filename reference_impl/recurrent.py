@@ -111,6 +111,7 @@ from typing import Any
 import numpy as np
 
 from reference_impl._scalars import real, tanh
+from reference_impl._sums import column_sums
 from reference_impl._validation import (
     FloatArray,
     IndexArray,
@@ -639,8 +640,8 @@ def _weight_gradients(
     dx: FloatArray = np.matmul(flat_x, p.weight_ih).reshape(steps, batch, inputs)
     d_w_ih: FloatArray = np.matmul(flat_x.T, problem.xs.reshape(steps * batch, inputs))
     d_w_hh: FloatArray = np.matmul(flat_h.T, hs[:-1].reshape(steps * batch, p.hidden))
-    d_b_ih: FloatArray = flat_x.sum(axis=0)
-    d_b_hh: FloatArray = flat_h.sum(axis=0) if delta_h is not delta_x else d_b_ih.copy()
+    d_b_ih = column_sums(flat_x)
+    d_b_hh = column_sums(flat_h) if delta_h is not delta_x else d_b_ih.copy()
     return dx, d_w_ih, d_w_hh, d_b_ih, d_b_hh
 
 

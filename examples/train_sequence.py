@@ -40,6 +40,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run without installing
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling example train.py
+
+from train import save_plot
 
 from reference_impl import networks
 
@@ -193,30 +196,6 @@ def train(
         reference_curve.append(float(np.mean(ours)))
         torch_curve.append(float(np.mean(theirs)))
     return reference_curve, torch_curve
-
-
-def save_plot(curves: dict[str, tuple[list[float], list[float]]], path: Path) -> bool:
-    """Save the loss curves as a PNG; False (and a message) without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed: no plot saved (pip install matplotlib to get one)")
-        return False
-    figure, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.5), squeeze=False)
-    for axis, (name, (ours, theirs)) in zip(axes[0], curves.items(), strict=True):
-        epochs = range(1, len(ours) + 1)
-        axis.plot(epochs, ours, "o-", label="reference_impl")
-        axis.plot(epochs, theirs, "x--", label="torch")
-        axis.set(title=name, xlabel="epoch", ylabel="mean training loss")
-        axis.legend()
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    print(f"plot saved to {path}")
-    return True
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, tuple[list[float], list[float]]]:

@@ -293,3 +293,26 @@ def test_rnn_lstm_gru_backward_is_the_cell_backward_chained_through_time(
         context=f"\n  case: {case.describe()}",
         record=False,
     )
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@given(data=st.data())
+def test_rnn_lstm_gru_with_a_contiguous_hidden_operand_match_torch(
+    kind: str, data: st.DataObject
+) -> None:
+    """The sequence forward with a tiled contiguous copy of ``W_hhᵀ`` agrees with torch.
+
+    The spec's sequences are shorter than ``CONTIGUOUS_STEPS``, so the property
+    tests multiply by the transposed view; here every sequence takes the copy,
+    made one to three rows at a time. Rejects a tile copied to the wrong
+    columns, rows left out of a tile, and a last, shorter tile dropped.
+    """
+    from reference_impl import recurrent
+
+    spec = spec_named(kind)
+    case = data.draw(evaluate.any_case(spec), label="case")
+    tile = data.draw(st.integers(1, 3), label="rows per tile")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(recurrent, "CONTIGUOUS_STEPS", 1)
+        patch.setattr(recurrent, "TRANSPOSE_TILE", tile)
+        evaluate.three_way(spec, case)

@@ -95,7 +95,8 @@ arrays, every pass over the data is one array operation.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import product
 from typing import Any
 
@@ -704,12 +705,46 @@ def dropout_backward_loop(
 # loop runs over blocks of rows or examples, never over elements). Batch norm's
 # sets are channels, strided across the batch, and are processed all at once.
 # Sums along a row are matrix-vector products (BLAS); dot products along a row
-# are ``vecdot`` (``einsum`` on NumPy < 2).
+# are ``vecdot`` (``einsum`` on NumPy < 2). The passes that broadcast a per-set
+# or per-channel vector over the rows run without the ufunc buffer when the
+# rows are long enough (:func:`_broadcasting`).
 
 #: bytes of x per block of sets (a few blocks fit in a core's L2 cache)
 BLOCK_BYTES = 1 << 18
+#: rows at least this long (bytes) are broadcast over without the ufunc buffer
+UNBUFFERED_ROW_BYTES = 512
+#: NumPy's smallest ufunc buffer, in elements (a multiple of 16)
+_SMALLEST_BUFFER = 16
 
 _VECDOT = getattr(np, "vecdot", None)
+
+
+@contextmanager
+def _unbuffered() -> Iterator[None]:
+    """NumPy's ufunc buffer at its smallest inside the block, restored on exit."""
+    previous = np.setbufsize(_SMALLEST_BUFFER)
+    try:
+        yield
+    finally:
+        np.setbufsize(previous)
+
+
+def _broadcasting(shape: tuple[int, ...], itemsize: int) -> AbstractContextManager[None]:
+    """The setting for passes broadcasting a vector over an array of ``shape``, row by row.
+
+    A ufunc such as ``block *= rstd[:, None]`` or ``block *= weight``, whose
+    vector operand is broadcast over rows shorter than NumPy's ufunc buffer
+    (8192 elements), copies that operand into the buffer at every fill: the
+    pass takes two to three times as long as ``block *= other_block``. With
+    the buffer at its smallest no operand is buffered and the ufunc runs row
+    by row, which costs a fixed few tens of nanoseconds per row: cheaper from
+    rows of about UNBUFFERED_ROW_BYTES on (measured for both float dtypes).
+    ``np.setbufsize`` is NumPy's own setting, local to the thread (and the
+    context on NumPy 2); it changes how NumPy cuts the loop, not what an
+    elementwise pass computes.
+    """
+    row = next((n for n in reversed(shape) if n > 1), 1)
+    return _unbuffered() if row * itemsize >= UNBUFFERED_ROW_BYTES else nullcontext()
 
 
 def _rowdot(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -761,15 +796,16 @@ def batch_norm_vectorized(
     )
     view = _batch_view(x)
     out = np.empty(view.shape, dtype=x.dtype)
-    if training:
-        rstd = _center_channels(view, out, eps)
-    else:
-        assert rm is not None and rv is not None
-        np.subtract(view, rm[:, None], out=out)
-        rstd = 1 / np.sqrt(rv + eps)
-    out *= (rstd if w is None else rstd * w)[:, None]
-    if b is not None:
-        out += b[:, None]
+    with _broadcasting(view.shape, x.itemsize):
+        if training:
+            rstd = _center_channels(view, out, eps)
+        else:
+            assert rm is not None and rv is not None
+            np.subtract(view, rm[:, None], out=out)
+            rstd = 1 / np.sqrt(rv + eps)
+        out *= (rstd if w is None else rstd * w)[:, None]
+        if b is not None:
+            out += b[:, None]
     return out.reshape(x.shape)
 
 
@@ -796,24 +832,25 @@ def batch_norm_backward_vectorized(
     view, dy = _batch_view(x), _batch_view(grad_output)
     n = view.shape[0] * view.shape[2]
     grad_input = np.empty(view.shape, dtype=x.dtype)
-    if training:
-        rstd = _center_channels(view, grad_input, eps)  # grad_input = d for now
-    else:
-        assert rm is not None and rv is not None
-        np.subtract(view, rm[:, None], out=grad_input)
-        rstd = 1 / np.sqrt(rv + eps)
-    sum_dy = _channel_sums(dy)
-    sum_dy_d = _rowdot(dy, grad_input).sum(axis=0)
-    grad_weight = None if w is None else sum_dy_d * rstd
-    grad_bias = None if b is None else sum_dy
-    gamma_rstd = rstd if w is None else rstd * w
-    if training:
-        grad_input *= (-(rstd * rstd) * sum_dy_d / n)[:, None]
-        grad_input -= (sum_dy / n)[:, None]
-        grad_input += dy
-        grad_input *= gamma_rstd[:, None]
-    else:
-        np.multiply(dy, gamma_rstd[:, None], out=grad_input)
+    with _broadcasting(view.shape, x.itemsize):
+        if training:
+            rstd = _center_channels(view, grad_input, eps)  # grad_input = d for now
+        else:
+            assert rm is not None and rv is not None
+            np.subtract(view, rm[:, None], out=grad_input)
+            rstd = 1 / np.sqrt(rv + eps)
+        sum_dy = _channel_sums(dy)
+        sum_dy_d = _rowdot(dy, grad_input).sum(axis=0)
+        grad_weight = None if w is None else sum_dy_d * rstd
+        grad_bias = None if b is None else sum_dy
+        gamma_rstd = rstd if w is None else rstd * w
+        if training:
+            grad_input *= (-(rstd * rstd) * sum_dy_d / n)[:, None]
+            grad_input -= (sum_dy / n)[:, None]
+            grad_input += dy
+            grad_input *= gamma_rstd[:, None]
+        else:
+            np.multiply(dy, gamma_rstd[:, None], out=grad_input)
     return grad_input.reshape(x.shape), grad_weight, grad_bias
 
 
@@ -856,14 +893,15 @@ def layer_norm_vectorized(
     rows = x.reshape(-1, size)
     out = np.empty(rows.shape, dtype=x.dtype)
     ones = np.ones(size, dtype=x.dtype)
-    for s in _blocks(rows.shape[0], size * x.itemsize):
-        ob = out[s]
-        rstd = _center_rows(rows[s], ob, ones, eps)
-        ob *= rstd[:, None]
-        if w is not None:
-            ob *= w.reshape(size)
-        if b is not None:
-            ob += b.reshape(size)
+    with _broadcasting(rows.shape, x.itemsize):
+        for s in _blocks(rows.shape[0], size * x.itemsize):
+            ob = out[s]
+            rstd = _center_rows(rows[s], ob, ones, eps)
+            ob *= rstd[:, None]
+            if w is not None:
+                ob *= w.reshape(size)
+            if b is not None:
+                ob += b.reshape(size)
     return out.reshape(x.shape)
 
 
@@ -892,20 +930,21 @@ def layer_norm_backward_vectorized(
     grad_bias = None if b is None else np.zeros(size, dtype=x.dtype)
     blocks = _blocks(rows.shape[0], size * x.itemsize)
     scratch = np.empty((blocks[0].stop if blocks else 0, size), dtype=x.dtype)
-    for s in blocks:
-        dyb, ob = dy[s], grad_input[s]
-        rstd = _center_rows(rows[s], ob, ones, eps)  # ob = d
-        mean_g = (dyb @ gamma) / size
-        if grad_bias is not None:
-            grad_bias += np.ones(len(dyb), dtype=x.dtype) @ dyb
-        products = np.multiply(dyb, ob, out=scratch[: len(dyb)])  # dy ⊙ d
-        if grad_weight is not None:
-            grad_weight += rstd @ products
-        mean_g_xhat = rstd * (products @ gamma) / size
-        ob *= (-rstd * mean_g_xhat)[:, None]
-        ob -= mean_g[:, None]
-        ob += dyb if w is None else np.multiply(dyb, gamma, out=products)  # + g
-        ob *= rstd[:, None]
+    with _broadcasting(rows.shape, x.itemsize):
+        for s in blocks:
+            dyb, ob = dy[s], grad_input[s]
+            rstd = _center_rows(rows[s], ob, ones, eps)  # ob = d
+            mean_g = (dyb @ gamma) / size
+            if grad_bias is not None:
+                grad_bias += np.ones(len(dyb), dtype=x.dtype) @ dyb
+            products = np.multiply(dyb, ob, out=scratch[: len(dyb)])  # dy ⊙ d
+            if grad_weight is not None:
+                grad_weight += rstd @ products
+            mean_g_xhat = rstd * (products @ gamma) / size
+            ob *= (-rstd * mean_g_xhat)[:, None]
+            ob -= mean_g[:, None]
+            ob += dyb if w is None else np.multiply(dyb, gamma, out=products)  # + g
+            ob *= rstd[:, None]
     return (
         grad_input.reshape(x.shape),
         None if grad_weight is None else grad_weight.reshape(shape),
@@ -934,13 +973,14 @@ def group_norm_vectorized(
     ones = np.ones(per_group * length, dtype=x.dtype)
     gamma = None if w is None else w.reshape(groups, per_group, 1)
     beta = None if b is None else b.reshape(groups, per_group, 1)
-    for s in _blocks(batch, x.itemsize * groups * per_group * length):
-        xb, ob = view[s], out[s]
-        flat = (len(xb), groups, per_group * length)
-        rstd = _center_rows(xb.reshape(flat), ob.reshape(flat), ones, eps)
-        ob *= rstd[:, :, None, None] if gamma is None else rstd[:, :, None, None] * gamma
-        if beta is not None:
-            ob += beta
+    with _broadcasting(view.shape, x.itemsize):
+        for s in _blocks(batch, x.itemsize * groups * per_group * length):
+            xb, ob = view[s], out[s]
+            flat = (len(xb), groups, per_group * length)
+            rstd = _center_rows(xb.reshape(flat), ob.reshape(flat), ones, eps)
+            ob *= rstd[:, :, None, None] if gamma is None else rstd[:, :, None, None] * gamma
+            if beta is not None:
+                ob += beta
     return out.reshape(x.shape)
 
 
@@ -974,25 +1014,26 @@ def group_norm_backward_vectorized(
     scratch = None
     if w is not None:
         scratch = np.empty((blocks[0].stop if blocks else 0, *view.shape[1:]), dtype=x.dtype)
-    for s in blocks:
-        dyb, ob = dy[s], grad_input[s]
-        flat = (len(dyb), groups, size)
-        rstd = _center_rows(view[s].reshape(flat), ob.reshape(flat), ones, eps)  # ob = d
-        sum_dy = dyb @ ones_length  # (n, G, C/G): per example and channel
-        sum_dy_d = _rowdot(dyb, ob)
-        mean_g = np.einsum("ngk,gk->ng", sum_dy, gamma) / size
-        if grad_bias is not None:
-            grad_bias += sum_dy.sum(axis=0)
-        if grad_weight is not None:
-            grad_weight += (sum_dy_d * rstd[:, :, None]).sum(axis=0)
-        mean_g_xhat = rstd * np.einsum("ngk,gk->ng", sum_dy_d, gamma) / size
-        ob *= (-rstd * mean_g_xhat)[:, :, None, None]
-        ob -= mean_g[:, :, None, None]
-        if scratch is None:
-            ob += dyb
-        else:
-            ob += np.multiply(dyb, gamma[:, :, None], out=scratch[: len(dyb)])  # + g
-        ob *= rstd[:, :, None, None]
+    with _broadcasting(view.shape, x.itemsize):
+        for s in blocks:
+            dyb, ob = dy[s], grad_input[s]
+            flat = (len(dyb), groups, size)
+            rstd = _center_rows(view[s].reshape(flat), ob.reshape(flat), ones, eps)  # ob = d
+            sum_dy = dyb @ ones_length  # (n, G, C/G): per example and channel
+            sum_dy_d = _rowdot(dyb, ob)
+            mean_g = np.einsum("ngk,gk->ng", sum_dy, gamma) / size
+            if grad_bias is not None:
+                grad_bias += sum_dy.sum(axis=0)
+            if grad_weight is not None:
+                grad_weight += (sum_dy_d * rstd[:, :, None]).sum(axis=0)
+            mean_g_xhat = rstd * np.einsum("ngk,gk->ng", sum_dy_d, gamma) / size
+            ob *= (-rstd * mean_g_xhat)[:, :, None, None]
+            ob -= mean_g[:, :, None, None]
+            if scratch is None:
+                ob += dyb
+            else:
+                ob += np.multiply(dyb, gamma[:, :, None], out=scratch[: len(dyb)])  # + g
+            ob *= rstd[:, :, None, None]
     return (
         grad_input.reshape(x.shape),
         None if grad_weight is None else grad_weight.reshape(-1),

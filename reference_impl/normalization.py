@@ -87,9 +87,13 @@ coefficients of d, written with r x̂ = r² d::
 
 For batch norm γ is constant on the set and factors out:
 ``∂L/∂x = γr (dy − mean(dy) − r² mean(dy d) · d)``, four in-place passes.
-Sums along a row are matrix-vector products with a vector of ones (BLAS),
-dot products along a row ``vecdot``; only per-set coefficients are small
-arrays, every pass over the data is one array operation.
+Layer norm and group norm form ``r g`` once, in a scratch block (for group
+norm ``r γ_c`` is one coefficient per channel row), and add it to the other
+two terms: ``∂L/∂x = r³ (−mean(g d)) · d + r g − r mean(g)``, three in-place
+passes over the array holding d. Sums along a row are matrix-vector products
+with a vector of ones (BLAS), dot products along a row ``vecdot``; only
+per-set coefficients are small arrays, every pass over the data is one array
+operation.
 """
 
 from __future__ import annotations
@@ -747,11 +751,11 @@ def _broadcasting(shape: tuple[int, ...], itemsize: int) -> AbstractContextManag
     return _unbuffered() if row * itemsize >= UNBUFFERED_ROW_BYTES else nullcontext()
 
 
-def _rowdot(a: FloatArray, b: FloatArray) -> FloatArray:
-    """``Σ_k a[..., k] · b[..., k]``: the dot product along the last axis."""
+def _rowdot(a: FloatArray, b: FloatArray, out: FloatArray | None = None) -> FloatArray:
+    """``Σ_k a[..., k] · b[..., k]``: the dot product along the last axis (into ``out``)."""
     if _VECDOT is not None:
-        return _VECDOT(a, b)  # type: ignore[no-any-return]
-    return np.einsum("...k,...k->...", a, b)  # type: ignore[no-any-return]
+        return _VECDOT(a, b, out=out)  # type: ignore[no-any-return]
+    return np.einsum("...k,...k->...", a, b, out=out)
 
 
 def _blocks(count: int, bytes_each: int) -> list[slice]:
@@ -913,11 +917,13 @@ def layer_norm_backward_vectorized(
     bias: FloatArray | None = None,
     eps: float = 1e-5,
 ) -> Gradients:
-    """``dx = r (g − mean(g)) − r² mean(g x̂) d`` per row, ``g = dy γ``, ``d = x − μ``.
+    """``dx = r g − r mean(g) − r² mean(g x̂) d`` per row, ``g = dy γ``, ``d = x − μ``.
 
-    ``dy ⊙ d`` is formed once per block; the column sums ``dγ = Σ_rows r dy d``
-    and the row sums ``mean(g x̂) = r Σ (dy d) γ / M`` are matrix-vector
-    products with it, so x̂ is never formed.
+    ``r dy`` is formed once per block, in scratch space: ``dγ = Σ_rows (r dy) d``
+    is its ``einsum`` with d down the columns; scaled by γ in place it becomes
+    ``r g``, whose row sums give ``r mean(g)`` and whose dot products with d
+    give ``mean(g x̂) = Σ (r g) d / M``. The array holding d then becomes dx in
+    three in-place passes, and x̂ is never formed.
     """
     x, shape, w, b, eps = _check_layer_norm(x, normalized_shape, weight, bias, eps)
     grad_output = check_grad_output(grad_output, x.shape, x)
@@ -925,26 +931,29 @@ def layer_norm_backward_vectorized(
     rows, dy = x.reshape(-1, size), grad_output.reshape(-1, size)
     grad_input = np.empty(rows.shape, dtype=x.dtype)
     ones = np.ones(size, dtype=x.dtype)
-    gamma = ones if w is None else w.reshape(size)
     grad_weight = None if w is None else np.zeros(size, dtype=x.dtype)
     grad_bias = None if b is None else np.zeros(size, dtype=x.dtype)
     blocks = _blocks(rows.shape[0], size * x.itemsize)
-    scratch = np.empty((blocks[0].stop if blocks else 0, size), dtype=x.dtype)
+    longest = blocks[0].stop if blocks else 0
+    scratch = np.empty((longest, size), dtype=x.dtype)
+    ones_rows = np.ones(longest, dtype=x.dtype)
     with _broadcasting(rows.shape, x.itemsize):
         for s in blocks:
             dyb, ob = dy[s], grad_input[s]
+            count = len(dyb)
             rstd = _center_rows(rows[s], ob, ones, eps)  # ob = d
-            mean_g = (dyb @ gamma) / size
             if grad_bias is not None:
-                grad_bias += np.ones(len(dyb), dtype=x.dtype) @ dyb
-            products = np.multiply(dyb, ob, out=scratch[: len(dyb)])  # dy ⊙ d
+                grad_bias += ones_rows[:count] @ dyb
+            scaled = np.multiply(dyb, rstd[:, None], out=scratch[:count])  # r dy
             if grad_weight is not None:
-                grad_weight += rstd @ products
-            mean_g_xhat = rstd * (products @ gamma) / size
-            ob *= (-rstd * mean_g_xhat)[:, None]
-            ob -= mean_g[:, None]
-            ob += dyb if w is None else np.multiply(dyb, gamma, out=products)  # + g
-            ob *= rstd[:, None]
+                grad_weight += np.einsum("ij,ij->j", scaled, ob)  # Σ dy x̂
+            if w is not None:
+                scaled *= w.reshape(size)  # r g
+            r_mean_g = (scaled @ ones) / size
+            mean_g_xhat = _rowdot(scaled, ob) / size
+            ob *= (-(rstd * rstd) * mean_g_xhat)[:, None]
+            ob += scaled
+            ob -= r_mean_g[:, None]
     return (
         grad_input.reshape(x.shape),
         None if grad_weight is None else grad_weight.reshape(shape),
@@ -992,11 +1001,14 @@ def group_norm_backward_vectorized(
     bias: FloatArray | None = None,
     eps: float = 1e-5,
 ) -> Gradients:
-    """Per (n, g): ``dx = r (g − mean(g)) − r² mean(g x̂) d``, ``g = dy γ_c``, ``d = x − μ``.
+    """Per (n, g): ``dx = (r γ_c) dy − r² mean(g x̂) d − r mean(g)``, ``g = dy γ_c``, ``d = x − μ``.
 
     The per-channel sums of ``dy`` (matrix-vector products along the spatial
-    axis) and of ``dy ⊙ d`` (``vecdot``) give dβ, dγ and both means; x̂ is
-    never formed.
+    axis) and of ``dy ⊙ d`` (``vecdot``) are kept for the whole batch: their
+    dot products with γ give both means, block by block, and their sums over
+    the batch give dβ and dγ at the end; x̂ is never formed. Every coefficient
+    of dx is constant along a channel's row, so the array holding d becomes dx
+    in three passes and one product.
     """
     x, groups, w, b, eps = _check_group_norm(x, num_groups, weight, bias, eps)
     grad_output = check_grad_output(grad_output, x.shape, x)
@@ -1008,32 +1020,26 @@ def group_norm_backward_vectorized(
     if w is not None:
         gamma = w.reshape(groups, per_group)
     ones, ones_length = np.ones(size, dtype=x.dtype), np.ones(length, dtype=x.dtype)
-    grad_weight = None if w is None else np.zeros((groups, per_group), dtype=x.dtype)
-    grad_bias = None if b is None else np.zeros((groups, per_group), dtype=x.dtype)
+    # per example and channel, [0] Σ_l dy and [1] Σ_l dy d; per example and group, r
+    sums = np.empty((batch, 2, groups, per_group), dtype=x.dtype)
+    rstds = np.empty((batch, groups), dtype=x.dtype)
     blocks = _blocks(batch, x.itemsize * groups * size)
-    scratch = None
-    if w is not None:
-        scratch = np.empty((blocks[0].stop if blocks else 0, *view.shape[1:]), dtype=x.dtype)
+    scratch = np.empty((blocks[0].stop if blocks else 0, *view.shape[1:]), dtype=x.dtype)
     with _broadcasting(view.shape, x.itemsize):
         for s in blocks:
-            dyb, ob = dy[s], grad_input[s]
+            dyb, ob, sb = dy[s], grad_input[s], sums[s]
             flat = (len(dyb), groups, size)
             rstd = _center_rows(view[s].reshape(flat), ob.reshape(flat), ones, eps)  # ob = d
-            sum_dy = dyb @ ones_length  # (n, G, C/G): per example and channel
-            sum_dy_d = _rowdot(dyb, ob)
-            mean_g = np.einsum("ngk,gk->ng", sum_dy, gamma) / size
-            if grad_bias is not None:
-                grad_bias += sum_dy.sum(axis=0)
-            if grad_weight is not None:
-                grad_weight += (sum_dy_d * rstd[:, :, None]).sum(axis=0)
-            mean_g_xhat = rstd * np.einsum("ngk,gk->ng", sum_dy_d, gamma) / size
-            ob *= (-rstd * mean_g_xhat)[:, :, None, None]
-            ob -= mean_g[:, :, None, None]
-            if scratch is None:
-                ob += dyb
-            else:
-                ob += np.multiply(dyb, gamma[:, :, None], out=scratch[: len(dyb)])  # + g
-            ob *= rstd[:, :, None, None]
+            rstds[s] = rstd
+            np.matmul(dyb, ones_length, out=sb[:, 0])
+            _rowdot(dyb, ob, out=sb[:, 1])
+            means = _rowdot(sb, gamma) / size  # (n, 2, G): mean(g), mean(g d) = mean(g x̂)/r
+            ob *= (-(rstd * rstd * rstd) * means[:, 1])[:, :, None, None]
+            ob -= (rstd * means[:, 0])[:, :, None, None]
+            rstd_gamma = (rstd[:, :, None] * gamma)[:, :, :, None]
+            ob += np.multiply(dyb, rstd_gamma, out=scratch[: len(dyb)])  # + r g
+    grad_weight = None if w is None else (sums[:, 1] * rstds[:, :, None]).sum(axis=0)
+    grad_bias = None if b is None else sums[:, 0].sum(axis=0)
     return (
         grad_input.reshape(x.shape),
         None if grad_weight is None else grad_weight.reshape(-1),

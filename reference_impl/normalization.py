@@ -703,18 +703,21 @@ def dropout_backward_loop(
 #
 # Each function allocates one large array, its result, and works in it in
 # place: a second array of the input's size costs fresh pages, more than a pass
-# of arithmetic. Layer norm and group norm process their rows in blocks of
-# about BLOCK_BYTES of x, so that the block being rewritten stays in cache
-# between its passes; each block is computed with whole-array operations (the
-# loop runs over blocks of rows or examples, never over elements). Batch norm's
+# of arithmetic. Layer norm and group norm process their rows in blocks whose
+# slices of every array they read or write (x, the result, and in the backward
+# dy and a scratch block) add up to about BLOCK_BYTES, so that the block being
+# rewritten stays in cache between its passes: x and dy come from memory once;
+# each block is computed with whole-array operations (the loop runs over
+# blocks of rows or examples, never over elements). Batch norm's
 # sets are channels, strided across the batch, and are processed all at once.
 # Sums along a row are matrix-vector products (BLAS); dot products along a row
 # are ``vecdot`` (``einsum`` on NumPy < 2). The passes that broadcast a per-set
 # or per-channel vector over the rows run without the ufunc buffer when the
 # rows are long enough (:func:`_broadcasting`).
 
-#: bytes of x per block of sets (a few blocks fit in a core's L2 cache)
-BLOCK_BYTES = 1 << 18
+#: bytes of all the arrays one block of sets touches: half of a core's L2 cache
+#: (1 to 2 MB on current x86 server cores)
+BLOCK_BYTES = 1 << 20
 #: rows at least this long (bytes) are broadcast over without the ufunc buffer
 UNBUFFERED_ROW_BYTES = 512
 #: NumPy's smallest ufunc buffer, in elements (a multiple of 16)
@@ -759,7 +762,10 @@ def _rowdot(a: FloatArray, b: FloatArray, out: FloatArray | None = None) -> Floa
 
 
 def _blocks(count: int, bytes_each: int) -> list[slice]:
-    """Consecutive slices of ``count`` sets, each about ``BLOCK_BYTES`` (at least one set)."""
+    """Consecutive slices of ``count`` sets, each about ``BLOCK_BYTES`` (at least one set).
+
+    ``bytes_each`` is what one set occupies in all the arrays a block touches.
+    """
     step = max(1, BLOCK_BYTES // max(1, bytes_each))
     return [slice(start, min(count, start + step)) for start in range(0, count, step)]
 
@@ -898,7 +904,7 @@ def layer_norm_vectorized(
     out = np.empty(rows.shape, dtype=x.dtype)
     ones = np.ones(size, dtype=x.dtype)
     with _broadcasting(rows.shape, x.itemsize):
-        for s in _blocks(rows.shape[0], size * x.itemsize):
+        for s in _blocks(rows.shape[0], 2 * size * x.itemsize):  # x, out
             ob = out[s]
             rstd = _center_rows(rows[s], ob, ones, eps)
             ob *= rstd[:, None]
@@ -933,7 +939,7 @@ def layer_norm_backward_vectorized(
     ones = np.ones(size, dtype=x.dtype)
     grad_weight = None if w is None else np.zeros(size, dtype=x.dtype)
     grad_bias = None if b is None else np.zeros(size, dtype=x.dtype)
-    blocks = _blocks(rows.shape[0], size * x.itemsize)
+    blocks = _blocks(rows.shape[0], 4 * size * x.itemsize)  # x, dy, dx, scratch
     longest = blocks[0].stop if blocks else 0
     scratch = np.empty((longest, size), dtype=x.dtype)
     ones_rows = np.ones(longest, dtype=x.dtype)
@@ -983,7 +989,7 @@ def group_norm_vectorized(
     gamma = None if w is None else w.reshape(groups, per_group, 1)
     beta = None if b is None else b.reshape(groups, per_group, 1)
     with _broadcasting(view.shape, x.itemsize):
-        for s in _blocks(batch, x.itemsize * groups * per_group * length):
+        for s in _blocks(batch, 2 * x.itemsize * groups * per_group * length):  # x, out
             xb, ob = view[s], out[s]
             flat = (len(xb), groups, per_group * length)
             rstd = _center_rows(xb.reshape(flat), ob.reshape(flat), ones, eps)
@@ -1023,7 +1029,7 @@ def group_norm_backward_vectorized(
     # per example and channel, [0] Σ_l dy and [1] Σ_l dy d; per example and group, r
     sums = np.empty((batch, 2, groups, per_group), dtype=x.dtype)
     rstds = np.empty((batch, groups), dtype=x.dtype)
-    blocks = _blocks(batch, x.itemsize * groups * size)
+    blocks = _blocks(batch, 4 * x.itemsize * groups * size)  # x, dy, dx, scratch
     scratch = np.empty((blocks[0].stop if blocks else 0, *view.shape[1:]), dtype=x.dtype)
     with _broadcasting(view.shape, x.itemsize):
         for s in blocks:

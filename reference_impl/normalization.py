@@ -777,16 +777,44 @@ def _batch_view(x: FloatArray) -> FloatArray:
 
 
 def _channel_sums(view: FloatArray) -> FloatArray:
-    """``Σ_{n,l} view[n, c, l]`` per channel of an (N, C, L) array (matrix-vector products)."""
-    sums: FloatArray = (view @ np.ones(view.shape[2], dtype=view.dtype)).sum(axis=0)
+    """``Σ_{n,l} view[n, c, l]`` per channel of an (N, C, L) array.
+
+    The longer of the two axes is summed first, by matrix-vector products:
+    along L (one product per example) when L ≥ N, else over the batch (one
+    product with the (N, C·L) matrix; batch norm over (N, C) has L = 1). The
+    partial sums, N·C or C·L of them, are then summed along the other axis.
+    """
+    batch, channels, length = view.shape
+    if length >= batch:
+        along: FloatArray = (view @ np.ones(length, dtype=view.dtype)).sum(axis=0)
+        return along
+    flat = view.reshape(batch, channels * length)
+    down: FloatArray = (np.ones(batch, dtype=view.dtype) @ flat).reshape(channels, length)
+    sums: FloatArray = down.sum(axis=1)
     return sums
+
+
+def _channel_dots(a: FloatArray, b: FloatArray) -> FloatArray:
+    """``Σ_{n,l} a[n, c, l] · b[n, c, l]`` per channel of (N, C, L) arrays.
+
+    As :func:`_channel_sums`: ``vecdot`` along L when L ≥ N, else ``einsum``
+    down the batch of the (N, C·L) matrices.
+    """
+    batch, channels, length = a.shape
+    if length >= batch:
+        along: FloatArray = _rowdot(a, b).sum(axis=0)
+        return along
+    flat = (batch, channels * length)
+    down: FloatArray = np.einsum("ij,ij->j", a.reshape(flat), b.reshape(flat))
+    dots: FloatArray = down.reshape(channels, length).sum(axis=1)
+    return dots
 
 
 def _center_channels(view: FloatArray, out: FloatArray, eps: float) -> FloatArray:
     """``out = x − μ_c`` for an (N, C, L) view; returns ``r_c = 1/√(σ²_c + ε)`` (σ² biased)."""
     n = view.shape[0] * view.shape[2]
     np.subtract(view, (_channel_sums(view) / n)[:, None], out=out)
-    rstd: FloatArray = 1 / np.sqrt(_rowdot(out, out).sum(axis=0) / n + eps)
+    rstd: FloatArray = 1 / np.sqrt(_channel_dots(out, out) / n + eps)
     return rstd
 
 
@@ -850,7 +878,7 @@ def batch_norm_backward_vectorized(
             np.subtract(view, rm[:, None], out=grad_input)
             rstd = 1 / np.sqrt(rv + eps)
         sum_dy = _channel_sums(dy)
-        sum_dy_d = _rowdot(dy, grad_input).sum(axis=0)
+        sum_dy_d = _channel_dots(dy, grad_input)
         grad_weight = None if w is None else sum_dy_d * rstd
         grad_bias = None if b is None else sum_dy
         gamma_rstd = rstd if w is None else rstd * w
@@ -871,9 +899,9 @@ def batch_norm_running_stats_vectorized(
     x, rm, rv, m = _check_running_stats(x, running_mean, running_var, momentum)
     view = _batch_view(x)
     n = view.shape[0] * view.shape[2]
-    mean = view.sum(axis=2).sum(axis=0) / n
+    mean = _channel_sums(view) / n
     d = view - mean[:, None]
-    unbiased = _rowdot(d, d).sum(axis=0) / (n - 1)
+    unbiased = _channel_dots(d, d) / (n - 1)
     keep = 1.0 - m
     return keep * rm + m * mean, keep * rv + m * unbiased
 

@@ -722,6 +722,8 @@ BLOCK_BYTES = 1 << 20
 UNBUFFERED_ROW_BYTES = 512
 #: NumPy's smallest ufunc buffer, in elements (a multiple of 16)
 _SMALLEST_BUFFER = 16
+#: bytes of a cache line: rows this short are dotted with einsum, not vecdot
+_CACHE_LINE = 64
 
 _VECDOT = getattr(np, "vecdot", None)
 
@@ -748,15 +750,21 @@ def _broadcasting(shape: tuple[int, ...], itemsize: int) -> AbstractContextManag
     rows of about UNBUFFERED_ROW_BYTES on (measured for both float dtypes).
     ``np.setbufsize`` is NumPy's own setting, local to the thread (and the
     context on NumPy 2); it changes how NumPy cuts the loop, not what an
-    elementwise pass computes.
+    elementwise pass computes. An array within one buffer keeps the default:
+    its operands are copied once at most, less than the setting costs.
     """
     row = next((n for n in reversed(shape) if n > 1), 1)
-    return _unbuffered() if row * itemsize >= UNBUFFERED_ROW_BYTES else nullcontext()
+    long_rows = row * itemsize >= UNBUFFERED_ROW_BYTES
+    return _unbuffered() if long_rows and math.prod(shape) > np.getbufsize() else nullcontext()
 
 
 def _rowdot(a: FloatArray, b: FloatArray, out: FloatArray | None = None) -> FloatArray:
-    """``Σ_k a[..., k] · b[..., k]``: the dot product along the last axis (into ``out``)."""
-    if _VECDOT is not None:
+    """``Σ_k a[..., k] · b[..., k]``: the dot product along the last axis (into ``out``).
+
+    ``vecdot`` calls its loop once per row, which costs more than the row on
+    rows of a cache line or less (16 float32); ``einsum`` runs those faster.
+    """
+    if _VECDOT is not None and a.shape[-1] * a.itemsize > _CACHE_LINE:
         return _VECDOT(a, b, out=out)  # type: ignore[no-any-return]
     return np.einsum("...k,...k->...", a, b, out=out)
 

@@ -382,20 +382,23 @@ def test_dropout_matches_native_dropout_with_its_own_mask(
 @pytest.mark.parametrize("formula", ["layer_norm", "group_norm"])
 @given(data=st.data())
 def test_layer_norm_and_group_norm_in_blocks(formula: str, data: st.DataObject) -> None:
-    """The vectorized versions give the same results processed one or two rows at a time.
+    """The vectorized versions give the same results processed a row or a few rows at a time.
 
-    Their loop runs over blocks of BLOCK_BYTES; the spec's small cases fit
-    in one block. Rejects a block's scratch space sized or sliced wrongly
-    (the last, shorter block), and parameter gradients accumulated per block
-    but not across blocks. Both ``layer_norm`` and ``group_norm`` are in the
-    test's name and its ids, so ``-k`` on either selects it.
+    Their loop runs over blocks of BLOCK_BYTES, counted over every array a
+    block touches (x and the result; dy and a scratch block too in the
+    backward); the spec's small cases fit in one block. Eight rows' worth of
+    x makes blocks of four rows forward and two backward. Rejects a block's
+    scratch space sized or sliced wrongly (the last, shorter block), and
+    parameter gradients accumulated per block but not across blocks. Both
+    ``layer_norm`` and ``group_norm`` are in the test's name and its ids, so
+    ``-k`` on either selects it.
     """
     spec = spec_named(formula)
     case = data.draw(evaluate.any_case(spec), label="case")
     x = case.args["x"]
     rows = x.shape[0] if formula == "group_norm" else x.size // max(1, _normalized_size(case))
     per_row = max(1, x.nbytes // max(1, rows))
-    block = data.draw(st.sampled_from([1, 2 * per_row]), label="block bytes")
+    block = data.draw(st.sampled_from([1, 8 * per_row]), label="block bytes")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(normalization, "BLOCK_BYTES", block)
         evaluate.three_way(spec, case)

@@ -48,6 +48,17 @@ patterns below 4.5, a uniform grid on [0, 5] and the floats nearest
 correctly rounded). Both are within the 2 ulps per elementary function that
 ``testing/tolerances.py`` allows, so the exact GELU needs no bound of its own.
 
+The float32 GELU takes ``Φ(x) = ½ (1 + erf(x/√2))`` from the same fit with
+``u = x/√2`` substituted (:func:`normal_cdf_single_block`):
+``Φ(x) = ½ + x F̂(x²)/Ĝ(x²)``, where the coefficient of ``w^k`` in F̂ and Ĝ is
+that of F and G times 2^−k (exact), F̂'s also times ½ · 1/√2 (rounded once,
+1e−16 relative). x/√2 is never rounded, and the product by 1/√2, the addition
+of 1 and the halving become one addition. Over every float32 x with |x| < 6
+(2.17 billion inputs) this Φ is within 6.7e−16 of ½ (1 + erf(x/√2,
+single=True)); ``x Φ(x)`` rounded to float32 differs from the one made with
+``erf`` on 51 550 inputs (0.002 %), by 1 ulp, and the two have the same
+histogram of ulp errors against ``x Φ(x)`` made with the float64 erf.
+
 Each float64 interval is evaluated on its own elements only (listed by
 index and written back), so an element costs one rational function, not
 four. The work goes in blocks of :data:`BLOCK` elements, so that the few
@@ -58,6 +69,7 @@ thousands of elements, never over elements.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -284,6 +296,34 @@ def _erf_single_block(x: Float64Array, out: Float64Array) -> None:
     np.multiply(r, clipped, out=out)
     far = np.flatnonzero(np.abs(x) >= EDGE_SINGLE)
     out[far] = np.sign(np.take(x, far))
+
+
+#: |x| from which Φ(x) = ½(1 + erf(x/√2)) is 0 or 1 to float32 accuracy: x/√2 = EDGE_SINGLE
+EDGE_CDF_SINGLE = EDGE_SINGLE * math.sqrt(2.0)
+# Φ(x) = ½ + x · F̂(x²)/Ĝ(x²): F and G above with u = x/√2, u² = x²/2 substituted (the
+# coefficient of w^k times 2^−k, exact) and the factor ½ · 1/√2 taken into F̂ (rounded once)
+_F_CDF = tuple(a * 0.5 ** (len(_F) - 1 - k) / (2.0 * math.sqrt(2.0)) for k, a in enumerate(_F))
+_G_CDF = tuple(a * 0.5 ** (len(_G) - 1 - k) for k, a in enumerate(_G))
+
+
+def normal_cdf_single_block(x: Float64Array) -> Float64Array:
+    """``Φ(x) = ½ (1 + erf(x/√2))`` of one 1-D float64 block, to float32 accuracy, as a new array.
+
+    The float32 fit of erf with ``u = x/√2`` substituted, ``½ + x F̂(x²)/Ĝ(x²)``:
+    x/√2 is never rounded and ``½ (1 + ·)`` is one addition. x is clipped to
+    ``±EDGE_CDF_SINGLE``, and beyond it Φ is exactly 0 or 1, as
+    ``½ (1 + erf(x/√2, single=True))`` is: the rational's values there, within
+    1e−8 of 0 and 1, are multiplied by ``x > −EDGE`` and raised to ``x ≥ EDGE``
+    (no branch per element: a mask of scattered far elements makes an indexed
+    or masked store several times slower). NaN gives NaN.
+    """
+    clipped = np.clip(x, -EDGE_CDF_SINGLE, EDGE_CDF_SINGLE)
+    cdf = _ratio(np.square(clipped), _F_CDF, _G_CDF)
+    cdf *= clipped
+    cdf += 0.5
+    np.multiply(cdf, x > -EDGE_CDF_SINGLE, out=cdf)
+    np.maximum(cdf, x >= EDGE_CDF_SINGLE, out=cdf)
+    return cdf
 
 
 def erf_block(x: Float64Array, *, single: bool = False) -> Float64Array:

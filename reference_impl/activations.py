@@ -68,7 +68,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from reference_impl._erf import blockwise, erf_block
+from reference_impl._erf import blockwise, erf_block, normal_cdf_single_block
 from reference_impl._scalars import exp, exp_shift, log, nonnegative, real, tanh, where
 from reference_impl._validation import (
     FloatArray,
@@ -766,7 +766,9 @@ def elu_backward_vectorized(
 
 def _normal_cdf_block(x: NDArray[np.float64], single: bool) -> NDArray[np.float64]:
     """``Φ(x) = ½ (1 + erf(x/√2))`` of one float64 block (``single``: float32 accuracy)."""
-    cdf = erf_block(np.multiply(x, SQRT1_2), single=single)
+    if single:
+        return normal_cdf_single_block(x)
+    cdf = erf_block(np.multiply(x, SQRT1_2))
     cdf += 1.0
     cdf *= 0.5
     return cdf

@@ -87,15 +87,20 @@ coefficients of d, written with r x̂ = r² d::
 
 For batch norm γ is constant on the set and factors out:
 ``∂L/∂x = γr (dy − mean(dy) − r² mean(dy d) · d)``, four in-place passes.
-Sums along a row are matrix-vector products with a vector of ones (BLAS),
-dot products along a row ``vecdot``; only per-set coefficients are small
-arrays, every pass over the data is one array operation.
+Layer norm and group norm form ``r g`` once, in a scratch block (for group
+norm ``r γ_c`` is one coefficient per channel row), and add it to the other
+two terms: ``∂L/∂x = r³ (−mean(g d)) · d + r g − r mean(g)``, three in-place
+passes over the array holding d. Sums along a row are matrix-vector products
+with a vector of ones (BLAS), dot products along a row ``vecdot``; only
+per-set coefficients are small arrays, every pass over the data is one array
+operation.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import product
 from typing import Any
 
@@ -698,29 +703,77 @@ def dropout_backward_loop(
 #
 # Each function allocates one large array, its result, and works in it in
 # place: a second array of the input's size costs fresh pages, more than a pass
-# of arithmetic. Layer norm and group norm process their rows in blocks of
-# about BLOCK_BYTES of x, so that the block being rewritten stays in cache
-# between its passes; each block is computed with whole-array operations (the
-# loop runs over blocks of rows or examples, never over elements). Batch norm's
+# of arithmetic. Layer norm and group norm process their rows in blocks whose
+# slices of every array they read or write (x, the result, and in the backward
+# dy and a scratch block) add up to about BLOCK_BYTES, so that the block being
+# rewritten stays in cache between its passes: x and dy come from memory once;
+# each block is computed with whole-array operations (the loop runs over
+# blocks of rows or examples, never over elements). Batch norm's
 # sets are channels, strided across the batch, and are processed all at once.
 # Sums along a row are matrix-vector products (BLAS); dot products along a row
-# are ``vecdot`` (``einsum`` on NumPy < 2).
+# are ``vecdot`` (``einsum`` on NumPy < 2). The passes that broadcast a per-set
+# or per-channel vector over the rows run without the ufunc buffer when the
+# rows are long enough (:func:`_broadcasting`).
 
-#: bytes of x per block of sets (a few blocks fit in a core's L2 cache)
-BLOCK_BYTES = 1 << 18
+#: bytes of all the arrays one block of sets touches: half of a core's L2 cache
+#: (1 to 2 MB on current x86 server cores)
+BLOCK_BYTES = 1 << 20
+#: rows at least this long (bytes) are broadcast over without the ufunc buffer
+UNBUFFERED_ROW_BYTES = 512
+#: NumPy's smallest ufunc buffer, in elements (a multiple of 16)
+_SMALLEST_BUFFER = 16
+#: bytes of a cache line: rows this short are dotted with einsum, not vecdot
+_CACHE_LINE = 64
 
 _VECDOT = getattr(np, "vecdot", None)
 
 
-def _rowdot(a: FloatArray, b: FloatArray) -> FloatArray:
-    """``Σ_k a[..., k] · b[..., k]``: the dot product along the last axis."""
-    if _VECDOT is not None:
-        return _VECDOT(a, b)  # type: ignore[no-any-return]
-    return np.einsum("...k,...k->...", a, b)  # type: ignore[no-any-return]
+@contextmanager
+def _unbuffered() -> Iterator[None]:
+    """NumPy's ufunc buffer at its smallest inside the block, restored on exit."""
+    previous = np.setbufsize(_SMALLEST_BUFFER)
+    try:
+        yield
+    finally:
+        np.setbufsize(previous)
+
+
+def _broadcasting(shape: tuple[int, ...], itemsize: int) -> AbstractContextManager[None]:
+    """The setting for passes broadcasting a vector over an array of ``shape``, row by row.
+
+    A ufunc such as ``block *= rstd[:, None]`` or ``block *= weight``, whose
+    vector operand is broadcast over rows shorter than NumPy's ufunc buffer
+    (8192 elements), copies that operand into the buffer at every fill: the
+    pass takes two to three times as long as ``block *= other_block``. With
+    the buffer at its smallest no operand is buffered and the ufunc runs row
+    by row, which costs a fixed few tens of nanoseconds per row: cheaper from
+    rows of about UNBUFFERED_ROW_BYTES on (measured for both float dtypes).
+    ``np.setbufsize`` is NumPy's own setting, local to the thread (and the
+    context on NumPy 2); it changes how NumPy cuts the loop, not what an
+    elementwise pass computes. An array within one buffer keeps the default:
+    its operands are copied once at most, less than the setting costs.
+    """
+    row = next((n for n in reversed(shape) if n > 1), 1)
+    long_rows = row * itemsize >= UNBUFFERED_ROW_BYTES
+    return _unbuffered() if long_rows and math.prod(shape) > np.getbufsize() else nullcontext()
+
+
+def _rowdot(a: FloatArray, b: FloatArray, out: FloatArray | None = None) -> FloatArray:
+    """``Σ_k a[..., k] · b[..., k]``: the dot product along the last axis (into ``out``).
+
+    ``vecdot`` calls its loop once per row, which costs more than the row on
+    rows of a cache line or less (16 float32); ``einsum`` runs those faster.
+    """
+    if _VECDOT is not None and a.shape[-1] * a.itemsize > _CACHE_LINE:
+        return _VECDOT(a, b, out=out)  # type: ignore[no-any-return]
+    return np.einsum("...k,...k->...", a, b, out=out)
 
 
 def _blocks(count: int, bytes_each: int) -> list[slice]:
-    """Consecutive slices of ``count`` sets, each about ``BLOCK_BYTES`` (at least one set)."""
+    """Consecutive slices of ``count`` sets, each about ``BLOCK_BYTES`` (at least one set).
+
+    ``bytes_each`` is what one set occupies in all the arrays a block touches.
+    """
     step = max(1, BLOCK_BYTES // max(1, bytes_each))
     return [slice(start, min(count, start + step)) for start in range(0, count, step)]
 
@@ -732,16 +785,44 @@ def _batch_view(x: FloatArray) -> FloatArray:
 
 
 def _channel_sums(view: FloatArray) -> FloatArray:
-    """``Σ_{n,l} view[n, c, l]`` per channel of an (N, C, L) array (matrix-vector products)."""
-    sums: FloatArray = (view @ np.ones(view.shape[2], dtype=view.dtype)).sum(axis=0)
+    """``Σ_{n,l} view[n, c, l]`` per channel of an (N, C, L) array.
+
+    The longer of the two axes is summed first, by matrix-vector products:
+    along L (one product per example) when L ≥ N, else over the batch (one
+    product with the (N, C·L) matrix; batch norm over (N, C) has L = 1). The
+    partial sums, N·C or C·L of them, are then summed along the other axis.
+    """
+    batch, channels, length = view.shape
+    if length >= batch:
+        along: FloatArray = (view @ np.ones(length, dtype=view.dtype)).sum(axis=0)
+        return along
+    flat = view.reshape(batch, channels * length)
+    down: FloatArray = (np.ones(batch, dtype=view.dtype) @ flat).reshape(channels, length)
+    sums: FloatArray = down.sum(axis=1)
     return sums
+
+
+def _channel_dots(a: FloatArray, b: FloatArray) -> FloatArray:
+    """``Σ_{n,l} a[n, c, l] · b[n, c, l]`` per channel of (N, C, L) arrays.
+
+    As :func:`_channel_sums`: ``vecdot`` along L when L ≥ N, else ``einsum``
+    down the batch of the (N, C·L) matrices.
+    """
+    batch, channels, length = a.shape
+    if length >= batch:
+        along: FloatArray = _rowdot(a, b).sum(axis=0)
+        return along
+    flat = (batch, channels * length)
+    down: FloatArray = np.einsum("ij,ij->j", a.reshape(flat), b.reshape(flat))
+    dots: FloatArray = down.reshape(channels, length).sum(axis=1)
+    return dots
 
 
 def _center_channels(view: FloatArray, out: FloatArray, eps: float) -> FloatArray:
     """``out = x − μ_c`` for an (N, C, L) view; returns ``r_c = 1/√(σ²_c + ε)`` (σ² biased)."""
     n = view.shape[0] * view.shape[2]
     np.subtract(view, (_channel_sums(view) / n)[:, None], out=out)
-    rstd: FloatArray = 1 / np.sqrt(_rowdot(out, out).sum(axis=0) / n + eps)
+    rstd: FloatArray = 1 / np.sqrt(_channel_dots(out, out) / n + eps)
     return rstd
 
 
@@ -761,15 +842,16 @@ def batch_norm_vectorized(
     )
     view = _batch_view(x)
     out = np.empty(view.shape, dtype=x.dtype)
-    if training:
-        rstd = _center_channels(view, out, eps)
-    else:
-        assert rm is not None and rv is not None
-        np.subtract(view, rm[:, None], out=out)
-        rstd = 1 / np.sqrt(rv + eps)
-    out *= (rstd if w is None else rstd * w)[:, None]
-    if b is not None:
-        out += b[:, None]
+    with _broadcasting(view.shape, x.itemsize):
+        if training:
+            rstd = _center_channels(view, out, eps)
+        else:
+            assert rm is not None and rv is not None
+            np.subtract(view, rm[:, None], out=out)
+            rstd = 1 / np.sqrt(rv + eps)
+        out *= (rstd if w is None else rstd * w)[:, None]
+        if b is not None:
+            out += b[:, None]
     return out.reshape(x.shape)
 
 
@@ -796,24 +878,25 @@ def batch_norm_backward_vectorized(
     view, dy = _batch_view(x), _batch_view(grad_output)
     n = view.shape[0] * view.shape[2]
     grad_input = np.empty(view.shape, dtype=x.dtype)
-    if training:
-        rstd = _center_channels(view, grad_input, eps)  # grad_input = d for now
-    else:
-        assert rm is not None and rv is not None
-        np.subtract(view, rm[:, None], out=grad_input)
-        rstd = 1 / np.sqrt(rv + eps)
-    sum_dy = _channel_sums(dy)
-    sum_dy_d = _rowdot(dy, grad_input).sum(axis=0)
-    grad_weight = None if w is None else sum_dy_d * rstd
-    grad_bias = None if b is None else sum_dy
-    gamma_rstd = rstd if w is None else rstd * w
-    if training:
-        grad_input *= (-(rstd * rstd) * sum_dy_d / n)[:, None]
-        grad_input -= (sum_dy / n)[:, None]
-        grad_input += dy
-        grad_input *= gamma_rstd[:, None]
-    else:
-        np.multiply(dy, gamma_rstd[:, None], out=grad_input)
+    with _broadcasting(view.shape, x.itemsize):
+        if training:
+            rstd = _center_channels(view, grad_input, eps)  # grad_input = d for now
+        else:
+            assert rm is not None and rv is not None
+            np.subtract(view, rm[:, None], out=grad_input)
+            rstd = 1 / np.sqrt(rv + eps)
+        sum_dy = _channel_sums(dy)
+        sum_dy_d = _channel_dots(dy, grad_input)
+        grad_weight = None if w is None else sum_dy_d * rstd
+        grad_bias = None if b is None else sum_dy
+        gamma_rstd = rstd if w is None else rstd * w
+        if training:
+            grad_input *= (-(rstd * rstd) * sum_dy_d / n)[:, None]
+            grad_input -= (sum_dy / n)[:, None]
+            grad_input += dy
+            grad_input *= gamma_rstd[:, None]
+        else:
+            np.multiply(dy, gamma_rstd[:, None], out=grad_input)
     return grad_input.reshape(x.shape), grad_weight, grad_bias
 
 
@@ -824,9 +907,9 @@ def batch_norm_running_stats_vectorized(
     x, rm, rv, m = _check_running_stats(x, running_mean, running_var, momentum)
     view = _batch_view(x)
     n = view.shape[0] * view.shape[2]
-    mean = view.sum(axis=2).sum(axis=0) / n
+    mean = _channel_sums(view) / n
     d = view - mean[:, None]
-    unbiased = _rowdot(d, d).sum(axis=0) / (n - 1)
+    unbiased = _channel_dots(d, d) / (n - 1)
     keep = 1.0 - m
     return keep * rm + m * mean, keep * rv + m * unbiased
 
@@ -856,14 +939,15 @@ def layer_norm_vectorized(
     rows = x.reshape(-1, size)
     out = np.empty(rows.shape, dtype=x.dtype)
     ones = np.ones(size, dtype=x.dtype)
-    for s in _blocks(rows.shape[0], size * x.itemsize):
-        ob = out[s]
-        rstd = _center_rows(rows[s], ob, ones, eps)
-        ob *= rstd[:, None]
-        if w is not None:
-            ob *= w.reshape(size)
-        if b is not None:
-            ob += b.reshape(size)
+    with _broadcasting(rows.shape, x.itemsize):
+        for s in _blocks(rows.shape[0], 2 * size * x.itemsize):  # x, out
+            ob = out[s]
+            rstd = _center_rows(rows[s], ob, ones, eps)
+            ob *= rstd[:, None]
+            if w is not None:
+                ob *= w.reshape(size)
+            if b is not None:
+                ob += b.reshape(size)
     return out.reshape(x.shape)
 
 
@@ -875,11 +959,13 @@ def layer_norm_backward_vectorized(
     bias: FloatArray | None = None,
     eps: float = 1e-5,
 ) -> Gradients:
-    """``dx = r (g − mean(g)) − r² mean(g x̂) d`` per row, ``g = dy γ``, ``d = x − μ``.
+    """``dx = r g − r mean(g) − r² mean(g x̂) d`` per row, ``g = dy γ``, ``d = x − μ``.
 
-    ``dy ⊙ d`` is formed once per block; the column sums ``dγ = Σ_rows r dy d``
-    and the row sums ``mean(g x̂) = r Σ (dy d) γ / M`` are matrix-vector
-    products with it, so x̂ is never formed.
+    ``r dy`` is formed once per block, in scratch space: ``dγ = Σ_rows (r dy) d``
+    is its ``einsum`` with d down the columns; scaled by γ in place it becomes
+    ``r g``, whose row sums give ``r mean(g)`` and whose dot products with d
+    give ``mean(g x̂) = Σ (r g) d / M``. The array holding d then becomes dx in
+    three in-place passes, and x̂ is never formed.
     """
     x, shape, w, b, eps = _check_layer_norm(x, normalized_shape, weight, bias, eps)
     grad_output = check_grad_output(grad_output, x.shape, x)
@@ -887,25 +973,29 @@ def layer_norm_backward_vectorized(
     rows, dy = x.reshape(-1, size), grad_output.reshape(-1, size)
     grad_input = np.empty(rows.shape, dtype=x.dtype)
     ones = np.ones(size, dtype=x.dtype)
-    gamma = ones if w is None else w.reshape(size)
     grad_weight = None if w is None else np.zeros(size, dtype=x.dtype)
     grad_bias = None if b is None else np.zeros(size, dtype=x.dtype)
-    blocks = _blocks(rows.shape[0], size * x.itemsize)
-    scratch = np.empty((blocks[0].stop if blocks else 0, size), dtype=x.dtype)
-    for s in blocks:
-        dyb, ob = dy[s], grad_input[s]
-        rstd = _center_rows(rows[s], ob, ones, eps)  # ob = d
-        mean_g = (dyb @ gamma) / size
-        if grad_bias is not None:
-            grad_bias += np.ones(len(dyb), dtype=x.dtype) @ dyb
-        products = np.multiply(dyb, ob, out=scratch[: len(dyb)])  # dy ⊙ d
-        if grad_weight is not None:
-            grad_weight += rstd @ products
-        mean_g_xhat = rstd * (products @ gamma) / size
-        ob *= (-rstd * mean_g_xhat)[:, None]
-        ob -= mean_g[:, None]
-        ob += dyb if w is None else np.multiply(dyb, gamma, out=products)  # + g
-        ob *= rstd[:, None]
+    blocks = _blocks(rows.shape[0], 4 * size * x.itemsize)  # x, dy, dx, scratch
+    longest = blocks[0].stop if blocks else 0
+    scratch = np.empty((longest, size), dtype=x.dtype)
+    ones_rows = np.ones(longest, dtype=x.dtype)
+    with _broadcasting(rows.shape, x.itemsize):
+        for s in blocks:
+            dyb, ob = dy[s], grad_input[s]
+            count = len(dyb)
+            rstd = _center_rows(rows[s], ob, ones, eps)  # ob = d
+            if grad_bias is not None:
+                grad_bias += ones_rows[:count] @ dyb
+            scaled = np.multiply(dyb, rstd[:, None], out=scratch[:count])  # r dy
+            if grad_weight is not None:
+                grad_weight += np.einsum("ij,ij->j", scaled, ob)  # Σ dy x̂
+            if w is not None:
+                scaled *= w.reshape(size)  # r g
+            r_mean_g = (scaled @ ones) / size
+            mean_g_xhat = _rowdot(scaled, ob) / size
+            ob *= (-(rstd * rstd) * mean_g_xhat)[:, None]
+            ob += scaled
+            ob -= r_mean_g[:, None]
     return (
         grad_input.reshape(x.shape),
         None if grad_weight is None else grad_weight.reshape(shape),
@@ -934,13 +1024,14 @@ def group_norm_vectorized(
     ones = np.ones(per_group * length, dtype=x.dtype)
     gamma = None if w is None else w.reshape(groups, per_group, 1)
     beta = None if b is None else b.reshape(groups, per_group, 1)
-    for s in _blocks(batch, x.itemsize * groups * per_group * length):
-        xb, ob = view[s], out[s]
-        flat = (len(xb), groups, per_group * length)
-        rstd = _center_rows(xb.reshape(flat), ob.reshape(flat), ones, eps)
-        ob *= rstd[:, :, None, None] if gamma is None else rstd[:, :, None, None] * gamma
-        if beta is not None:
-            ob += beta
+    with _broadcasting(view.shape, x.itemsize):
+        for s in _blocks(batch, 2 * x.itemsize * groups * per_group * length):  # x, out
+            xb, ob = view[s], out[s]
+            flat = (len(xb), groups, per_group * length)
+            rstd = _center_rows(xb.reshape(flat), ob.reshape(flat), ones, eps)
+            ob *= rstd[:, :, None, None] if gamma is None else rstd[:, :, None, None] * gamma
+            if beta is not None:
+                ob += beta
     return out.reshape(x.shape)
 
 
@@ -952,11 +1043,14 @@ def group_norm_backward_vectorized(
     bias: FloatArray | None = None,
     eps: float = 1e-5,
 ) -> Gradients:
-    """Per (n, g): ``dx = r (g − mean(g)) − r² mean(g x̂) d``, ``g = dy γ_c``, ``d = x − μ``.
+    """Per (n, g): ``dx = (r γ_c) dy − r² mean(g x̂) d − r mean(g)``, ``g = dy γ_c``, ``d = x − μ``.
 
     The per-channel sums of ``dy`` (matrix-vector products along the spatial
-    axis) and of ``dy ⊙ d`` (``vecdot``) give dβ, dγ and both means; x̂ is
-    never formed.
+    axis) and of ``dy ⊙ d`` (``vecdot``) are kept for the whole batch: their
+    dot products with γ give both means, block by block, and their sums over
+    the batch give dβ and dγ at the end; x̂ is never formed. Every coefficient
+    of dx is constant along a channel's row, so the array holding d becomes dx
+    in three passes and one product.
     """
     x, groups, w, b, eps = _check_group_norm(x, num_groups, weight, bias, eps)
     grad_output = check_grad_output(grad_output, x.shape, x)
@@ -968,31 +1062,26 @@ def group_norm_backward_vectorized(
     if w is not None:
         gamma = w.reshape(groups, per_group)
     ones, ones_length = np.ones(size, dtype=x.dtype), np.ones(length, dtype=x.dtype)
-    grad_weight = None if w is None else np.zeros((groups, per_group), dtype=x.dtype)
-    grad_bias = None if b is None else np.zeros((groups, per_group), dtype=x.dtype)
-    blocks = _blocks(batch, x.itemsize * groups * size)
-    scratch = None
-    if w is not None:
-        scratch = np.empty((blocks[0].stop if blocks else 0, *view.shape[1:]), dtype=x.dtype)
-    for s in blocks:
-        dyb, ob = dy[s], grad_input[s]
-        flat = (len(dyb), groups, size)
-        rstd = _center_rows(view[s].reshape(flat), ob.reshape(flat), ones, eps)  # ob = d
-        sum_dy = dyb @ ones_length  # (n, G, C/G): per example and channel
-        sum_dy_d = _rowdot(dyb, ob)
-        mean_g = np.einsum("ngk,gk->ng", sum_dy, gamma) / size
-        if grad_bias is not None:
-            grad_bias += sum_dy.sum(axis=0)
-        if grad_weight is not None:
-            grad_weight += (sum_dy_d * rstd[:, :, None]).sum(axis=0)
-        mean_g_xhat = rstd * np.einsum("ngk,gk->ng", sum_dy_d, gamma) / size
-        ob *= (-rstd * mean_g_xhat)[:, :, None, None]
-        ob -= mean_g[:, :, None, None]
-        if scratch is None:
-            ob += dyb
-        else:
-            ob += np.multiply(dyb, gamma[:, :, None], out=scratch[: len(dyb)])  # + g
-        ob *= rstd[:, :, None, None]
+    # per example and channel, [0] Σ_l dy and [1] Σ_l dy d; per example and group, r
+    sums = np.empty((batch, 2, groups, per_group), dtype=x.dtype)
+    rstds = np.empty((batch, groups), dtype=x.dtype)
+    blocks = _blocks(batch, 4 * x.itemsize * groups * size)  # x, dy, dx, scratch
+    scratch = np.empty((blocks[0].stop if blocks else 0, *view.shape[1:]), dtype=x.dtype)
+    with _broadcasting(view.shape, x.itemsize):
+        for s in blocks:
+            dyb, ob, sb = dy[s], grad_input[s], sums[s]
+            flat = (len(dyb), groups, size)
+            rstd = _center_rows(view[s].reshape(flat), ob.reshape(flat), ones, eps)  # ob = d
+            rstds[s] = rstd
+            np.matmul(dyb, ones_length, out=sb[:, 0])
+            _rowdot(dyb, ob, out=sb[:, 1])
+            means = _rowdot(sb, gamma) / size  # (n, 2, G): mean(g), mean(g d) = mean(g x̂)/r
+            ob *= (-(rstd * rstd * rstd) * means[:, 1])[:, :, None, None]
+            ob -= (rstd * means[:, 0])[:, :, None, None]
+            rstd_gamma = (rstd[:, :, None] * gamma)[:, :, :, None]
+            ob += np.multiply(dyb, rstd_gamma, out=scratch[: len(dyb)])  # + r g
+    grad_weight = None if w is None else (sums[:, 1] * rstds[:, :, None]).sum(axis=0)
+    grad_bias = None if b is None else sums[:, 0].sum(axis=0)
     return (
         grad_input.reshape(x.shape),
         None if grad_weight is None else grad_weight.reshape(-1),

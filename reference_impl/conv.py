@@ -523,18 +523,19 @@ def _forward_by_image(
 def _by_correlation(weight: FloatArray, groups: int, win: wnd.Window) -> bool:
     """Whether the input gradient is taken as the correlation of ``δ`` with the flipped kernel.
 
-    That is when each group has one output channel (depthwise convolutions
-    with a channel multiplier of 1), at unit stride, with no more padding on
-    any side than the dilated kernel reaches (``p ≤ d·(k − 1)``). Then
-    ``D = W_matᵀ Δ`` is an outer product, whose ``kh·kw`` rows per channel the
-    scatter would add up one tap at a time; the correlation runs as a forward
-    convolution instead, image by image, and took 0.43–0.86 of the time of
-    the whole backward on eight depthwise geometries (0.95–0.97 with two
-    output channels per group, where it is not used).
+    That is at unit stride, with no more padding on any side than the dilated
+    kernel reaches (``p ≤ d·(k − 1)``), when no group has more output than
+    input channels. The correlation builds the patches of ``δ``, ``C_out·kh·kw``
+    rows, and multiplies them image by image like a forward pass; the scatter
+    writes ``D = W_matᵀ Δ``, ``C_in·kh·kw`` rows, and adds them up one tap at a
+    time, so the correlation moves less data when ``C_out ≤ C_in``. Measured,
+    whole backward with / without it: 0.43–0.99 on 21 such geometries
+    (depthwise ones 0.43–0.86; one float64 case 1.05), 1.05–1.92 on six with
+    more output channels, where it is not used.
     """
     axes = (win.h, win.w)
     return (
-        weight.shape[0] == groups
+        weight.shape[0] <= weight.shape[1] * groups
         and all(a.stride == 1 for a in axes)
         and all(max(a.before, a.after) <= a.dilation * (a.kernel - 1) for a in axes)
     )
@@ -681,8 +682,8 @@ def conv2d_backward_vectorized(
       work the same way. Python loops run over blocks of output rows and over
       the taps only.
 
-    When each group has one output channel, at unit stride and with padding
-    within the dilated kernel's reach (:func:`_by_correlation`), ``∂L/∂x`` is
+    When no group has more output than input channels, at unit stride and
+    with padding within the dilated kernel's reach (:func:`_by_correlation`), ``∂L/∂x`` is
     taken in the correlation form itself, as a forward convolution of ``δ``
     with ``rot180(w)ᵀ`` (:func:`_input_gradient_by_correlation`), and the
     blocks compute ``∂L/∂w`` alone.

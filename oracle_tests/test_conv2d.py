@@ -325,15 +325,19 @@ def test_conv2d_vectorized_blocks_and_layouts_match_torch(
 
 
 @given(data=st.data())
-def test_conv2d_forward_image_by_image_matches_torch(data: st.DataObject) -> None:
-    """The forward taken image by image (``IMAGE_COLUMNS`` met) agrees with torch on every corner.
+def test_conv2d_image_by_image_and_by_correlation_match_torch(data: st.DataObject) -> None:
+    """The paths taken from ``IMAGE_COLUMNS`` positions on agree with torch on every corner.
 
-    The spec's cases have fewer output positions than ``IMAGE_COLUMNS``, so the
-    property tests run the whole-batch blocks; here every case goes through
+    The spec's images are smaller than ``IMAGE_COLUMNS``, so the property tests
+    run the whole-batch blocks; here every forward goes through
     :func:`reference_impl.conv._forward_by_image`, with blocks of one output row
-    of one image or of several whole images. Rejects a product written to the
-    wrong image, group or rows of the output, a block edge that drops or repeats
-    an output row, and a bias added to a block twice or not at all.
+    of one image or of several whole images, and every backward at unit stride
+    with ``C_out ≤ C_in`` takes the input gradient by correlation
+    (:func:`reference_impl.conv._input_gradient_by_correlation`). Rejects a
+    product written to the wrong image, group or rows of the output, a block
+    edge that drops or repeats an output row, a bias added to a block twice or
+    not at all, a kernel not flipped along an axis, and the correlation's
+    padding taken for the wrong side or axis.
     """
     from reference_impl import conv
 

@@ -23,8 +23,20 @@ def column_sums(rows: FloatArray) -> FloatArray:
 
 
 def channel_sums(array: FloatArray) -> FloatArray:
-    """``Σ_{n, positions} array[n, c, …]`` of an ``(N, C, …)`` array: one sum per channel."""
+    """``Σ_{n, positions} array[n, c, …]`` of an ``(N, C, …)`` array: one sum per channel.
+
+    The longer of the two summed axes goes first, as matrix-vector products:
+    the positions ``L`` (one product per example) when ``L ≥ N``, else the
+    batch (one product with the ``(N, C·L)`` matrix; an ``(N, C)`` array has
+    ``L = 1``). The ``N·C`` or ``C·L`` partial sums are then summed along the
+    other axis.
+    """
     n, c = array.shape[:2]
-    per_image = array.reshape(n, c, -1)
-    sums: FloatArray = column_sums(per_image @ np.ones(per_image.shape[2], dtype=array.dtype))
-    return sums
+    view = array.reshape(n, c, -1)
+    length = view.shape[2]
+    if length >= n:
+        sums: FloatArray = column_sums(view @ np.ones(length, dtype=array.dtype))
+        return sums
+    down = column_sums(view.reshape(n, c * length)).reshape(c, length)
+    across: FloatArray = down @ np.ones(length, dtype=array.dtype)
+    return across

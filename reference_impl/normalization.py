@@ -107,6 +107,7 @@ from typing import Any
 import numpy as np
 
 from reference_impl._scalars import real, sqrt
+from reference_impl._sums import channel_sums
 from reference_impl._validation import (
     FloatArray,
     check_bool,
@@ -784,29 +785,12 @@ def _batch_view(x: FloatArray) -> FloatArray:
     return x.reshape(n, c, math.prod(x.shape[2:]))
 
 
-def _channel_sums(view: FloatArray) -> FloatArray:
-    """``Σ_{n,l} view[n, c, l]`` per channel of an (N, C, L) array.
-
-    The longer of the two axes is summed first, by matrix-vector products:
-    along L (one product per example) when L ≥ N, else over the batch (one
-    product with the (N, C·L) matrix; batch norm over (N, C) has L = 1). The
-    partial sums, N·C or C·L of them, are then summed along the other axis.
-    """
-    batch, channels, length = view.shape
-    if length >= batch:
-        along: FloatArray = (view @ np.ones(length, dtype=view.dtype)).sum(axis=0)
-        return along
-    flat = view.reshape(batch, channels * length)
-    down: FloatArray = (np.ones(batch, dtype=view.dtype) @ flat).reshape(channels, length)
-    sums: FloatArray = down.sum(axis=1)
-    return sums
-
-
 def _channel_dots(a: FloatArray, b: FloatArray) -> FloatArray:
     """``Σ_{n,l} a[n, c, l] · b[n, c, l]`` per channel of (N, C, L) arrays.
 
-    As :func:`_channel_sums`: ``vecdot`` along L when L ≥ N, else ``einsum``
-    down the batch of the (N, C·L) matrices.
+    The longer axis first, as :func:`reference_impl._sums.channel_sums`:
+    ``vecdot`` along L when L ≥ N, else ``einsum`` down the batch of the
+    (N, C·L) matrices.
     """
     batch, channels, length = a.shape
     if length >= batch:
@@ -821,7 +805,7 @@ def _channel_dots(a: FloatArray, b: FloatArray) -> FloatArray:
 def _center_channels(view: FloatArray, out: FloatArray, eps: float) -> FloatArray:
     """``out = x − μ_c`` for an (N, C, L) view; returns ``r_c = 1/√(σ²_c + ε)`` (σ² biased)."""
     n = view.shape[0] * view.shape[2]
-    np.subtract(view, (_channel_sums(view) / n)[:, None], out=out)
+    np.subtract(view, (channel_sums(view) / n)[:, None], out=out)
     rstd: FloatArray = 1 / np.sqrt(_channel_dots(out, out) / n + eps)
     return rstd
 
@@ -885,7 +869,7 @@ def batch_norm_backward_vectorized(
             assert rm is not None and rv is not None
             np.subtract(view, rm[:, None], out=grad_input)
             rstd = 1 / np.sqrt(rv + eps)
-        sum_dy = _channel_sums(dy)
+        sum_dy = channel_sums(dy)
         sum_dy_d = _channel_dots(dy, grad_input)
         grad_weight = None if w is None else sum_dy_d * rstd
         grad_bias = None if b is None else sum_dy
@@ -907,7 +891,7 @@ def batch_norm_running_stats_vectorized(
     x, rm, rv, m = _check_running_stats(x, running_mean, running_var, momentum)
     view = _batch_view(x)
     n = view.shape[0] * view.shape[2]
-    mean = _channel_sums(view) / n
+    mean = channel_sums(view) / n
     d = view - mean[:, None]
     unbiased = _channel_dots(d, d) / (n - 1)
     keep = 1.0 - m

@@ -475,8 +475,7 @@ def _image_blocks_of_rows(n: int, h_out: int, row_bytes: int) -> list[tuple[int,
     """Blocks ``(n0, n1, i0, i1)`` of patches within BLOCK_BYTES (whole images if one fits)."""
     image_bytes = h_out * row_bytes
     if image_bytes <= BLOCK_BYTES:
-        per = max(1, BLOCK_BYTES // max(image_bytes, 1))
-        return [(n0, min(n0 + per, n), 0, h_out) for n0 in range(0, n, per)]
+        return [(n0, n1, 0, h_out) for n0, n1 in _image_blocks(n, image_bytes)]
     rows = max(1, BLOCK_BYTES // row_bytes)
     return [
         (image, image + 1, i0, min(i0 + rows, h_out))
